@@ -1,0 +1,49 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from api import auth, hygiene, problems
+from api.job_types.routes import blp as job_types_blp
+from api.jobs.routes import blp as jobs_blp
+from api.meta.routes import blp as meta_blp
+
+API_VERSION = "1.0.0"
+
+
+def create_app(container: Any) -> Flask:
+    app = Flask("hopper")
+    app.config.update(
+        API_TITLE="Hopper",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Submit jobs over HTTP; poll for results or receive webhooks."},
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}],
+        },
+        MAX_CONTENT_LENGTH=container.settings.max_batch_body_bytes,
+    )
+    app.extensions["hopper"] = container
+    api = Api(app)
+    api.ERROR_SCHEMA = problems.ProblemSchema
+    for blueprint in (jobs_blp, job_types_blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(meta_blp)
+    app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "Hopper"}))
+    app.before_request(hygiene.assign_request_id)
+    app.before_request(auth.authenticate)
+    app.before_request(hygiene.check_body)
+    app.after_request(hygiene.finish)
+    problems.register(app)
+    auth.check_routes(app)
+    return app

@@ -1,0 +1,125 @@
+"""Repositories: the only place that builds queries. Every query a client can reach is scoped to a
+tenant here, so no route can forget it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from domain.model import ApiKey, Attempt, Job, Tenant
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+class JobRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        return self.session.scalars(
+            select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
+        ).first()
+
+    def get_unscoped(self, job_id: str) -> Job | None:
+        """For workers and the scheduler, which act on behalf of every tenant."""
+        return self.session.get(Job, job_id, populate_existing=True)
+
+    def page(self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int) -> Sequence[Job]:
+        """Newest first, by id (ids are time-ordered): ix_jobs_tenant_id_id and its siblings."""
+        query = select(Job).where(Job.tenant_id == tenant_id)
+        if filters.status:
+            query = query.where(Job.status == filters.status)
+        if filters.type:
+            query = query.where(Job.type == filters.type)
+        if filters.created_after:
+            query = query.where(Job.created_at > filters.created_after)
+        if filters.created_before:
+            query = query.where(Job.created_at < filters.created_before)
+        if before_id:
+            query = query.where(Job.id < before_id)
+        return self.session.scalars(query.order_by(Job.id.desc()).limit(limit)).all()
+
+    def attempts(self, job_id: str) -> Sequence[Attempt]:
+        return self.session.scalars(
+            select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number, Attempt.id)
+        ).all()
+
+    def attempt(self, attempt_id: str) -> Attempt | None:
+        return self.session.get(Attempt, attempt_id, populate_existing=True)
+
+    def due(self, now: datetime, stale_before: datetime, limit: int) -> Sequence[Job]:
+        """Queued, due, and not published since ``stale_before`` (ix_jobs_due)."""
+        query = (
+            select(Job)
+            .where(
+                Job.status == "queued",
+                Job.run_at <= now,
+                Job.cancel_requested.is_(False),
+                or_(Job.published_at.is_(None), Job.published_at < stale_before),
+            )
+            .order_by(Job.run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.scalars(query).all()
+
+    def lapsed(self, now: datetime, limit: int) -> Sequence[Job]:
+        """Running jobs whose lease has lapsed (ix_jobs_lease)."""
+        query = (
+            select(Job)
+            .where(Job.status == "running", Job.lease_expires_at < now)
+            .order_by(Job.lease_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.scalars(query).all()
+
+    def mark_published(self, job_ids: list[str], now: datetime) -> None:
+        # A plain UPDATE: publishing is not a state change and must not race a claim.
+        self.session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=now))
+
+    def mark_unpublished(self, job_ids: list[str]) -> None:
+        self.session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=None))
+
+    def renew_lease(self, job_id: str, attempt_id: str, until: datetime) -> tuple[bool, bool]:
+        """Extend a running attempt's lease. Returns (still owned, cancel requested).
+
+        A plain UPDATE that leaves ``version`` alone: renewing is not a state change, so it
+        never makes a concurrent transition fail.
+        """
+        result = self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.current_attempt_id == attempt_id, Job.status == "running")
+            .values(lease_expires_at=until)
+            .returning(Job.cancel_requested)
+        ).first()
+        return (result is not None, bool(result and result[0]))
+
+
+class TenantRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self.session.get(Tenant, tenant_id)
+
+    def by_name(self, name: str) -> Tenant | None:
+        return self.session.scalars(select(Tenant).where(Tenant.name == name)).first()
+
+
+class KeyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_hash(self, key_hash: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()

@@ -1,0 +1,84 @@
+"""Tenants and API keys: creating them, and authenticating a presented key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from domain.auth import Principal, display_prefix, generate_key, hash_key, same_hash, well_formed
+from domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound, ValidationFailed
+from domain.ids import looks_like, new_id
+from domain.model import ApiKey, Role, Tenant
+from domain.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class NewKey:
+    record: ApiKey
+    secret: str
+
+
+class AccessService:
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow
+
+    def create_tenant(self, name: str) -> Tenant:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise ValidationFailed([FieldError("name", "A tenant name is 1 to 200 characters.")])
+        with self._uow() as uow:
+            tenant = Tenant(id=new_id("ten"), name=name, created_at=uow.now())
+            uow.add(tenant)
+            try:
+                uow.commit()
+            except IntegrityError:
+                raise Conflict(f"a tenant named {name!r} exists already") from None
+            return tenant
+
+    def find_tenant(self, id_or_name: str) -> Tenant:
+        with self._uow() as uow:
+            tenant = (
+                uow.tenants.get(id_or_name)
+                if looks_like("ten", id_or_name)
+                else uow.tenants.by_name(id_or_name)
+            )
+            if tenant is None:
+                raise NotFound(f"no tenant {id_or_name!r}")
+            return tenant
+
+    def create_key(
+        self, tenant_id: str, name: str, role: Role, expires_at: datetime | None = None
+    ) -> NewKey:
+        secret = generate_key()
+        with self._uow() as uow:
+            if uow.tenants.get(tenant_id) is None:
+                raise NotFound(f"no tenant {tenant_id!r}")
+            record = ApiKey(
+                id=new_id("key"),
+                tenant_id=tenant_id,
+                name=name,
+                role=str(role),
+                prefix=display_prefix(secret),
+                key_hash=hash_key(secret),
+                created_at=uow.now(),
+                expires_at=expires_at,
+            )
+            uow.add(record)
+            uow.commit()
+            return NewKey(record, secret)
+
+    def authenticate(self, presented: str) -> Principal:
+        """The principal behind a key, or ``AuthenticationFailed`` (unknown, revoked, expired)."""
+        if not well_formed(presented):
+            raise AuthenticationFailed("the API key is malformed")
+        digest = hash_key(presented)
+        with self._uow() as uow:
+            record = uow.keys.by_hash(digest)
+            if record is None or not same_hash(record.key_hash, digest):
+                raise AuthenticationFailed("the API key is not known")
+            if not record.usable_at(uow.now()):
+                raise AuthenticationFailed("the API key is revoked or expired")
+            return Principal(tenant_id=record.tenant_id, key_id=record.id, role=Role(record.role))

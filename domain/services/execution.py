@@ -1,0 +1,146 @@
+"""Running a job, as a worker sees it: claim, then finish as succeeded, failed or canceled.
+
+Each step is one transaction under optimistic concurrency: a claim is one conditional update that
+also opens the attempt, and every finishing write succeeds only while that attempt still owns the
+job, so a duplicate message never runs a job twice and a late write from a lost run is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm.exc import StaleDataError
+
+from domain.errors import LeaseLost
+from domain.ids import new_id
+from domain.job_types import Registry
+from domain.model import Attempt, Job, JobStatus
+from domain.model.job import ErrorType, job_error
+from domain.retry import backoff_seconds
+from domain.settings import Settings
+from domain.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+MAX_RESULT_BYTES = 256 * 1024
+_RACE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    attempt_id: str
+    attempt: int
+    type: str
+    payload: Any
+    deadline: datetime
+    timeout_seconds: int
+    request_id: str | None
+
+
+class ExecutionService:
+    def __init__(self, uow: Callable[[], UnitOfWork], registry: Registry, settings: Settings) -> None:
+        self._uow = uow
+        self._registry = registry
+        self._settings = settings
+
+    def claim(self, job_id: str, worker: str) -> Claim | None:
+        """Start the job's next attempt, or None if it is not ours to run now."""
+        with self._uow() as uow:
+            job = uow.jobs.get_unscoped(job_id)
+            if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
+                return None
+            if job.type not in self._registry:
+                log.warning("unknown_job_type_left_queued", job_id=job_id, job_type=job.type)
+                return None
+            now = uow.now()
+            if job.run_at > now:
+                return None
+            attempt = job.start(new_id("att"), worker, now, self.lease)
+            uow.add(attempt)
+            try:
+                uow.commit()
+            except StaleDataError:
+                return None  # another worker claimed it first
+            return Claim(
+                job_id=job.id,
+                attempt_id=attempt.id,
+                attempt=attempt.number,
+                type=job.type,
+                payload=job.payload,
+                deadline=now + timedelta(seconds=job.timeout_seconds),
+                timeout_seconds=job.timeout_seconds,
+                request_id=job.request_id,
+            )
+
+    def renew(self, claim: Claim) -> tuple[bool, bool]:
+        """Extend the claim's lease. Returns (still ours, cancellation requested)."""
+        with self._uow() as uow:
+            owned, cancel = uow.jobs.renew_lease(claim.job_id, claim.attempt_id, uow.now() + self.lease)
+            uow.commit()
+            return owned, cancel
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self._settings.lease_seconds)
+
+    def succeed(self, claim: Claim, result: Any) -> Job | None:
+        problem = self._result_problem(claim, result)
+        if problem is not None:
+            return self.fail(claim, ErrorType.RESULT_INVALID, problem, retry=False)
+        return self._finish(claim, lambda job, attempt, now: job.succeed(attempt, result, now))
+
+    def fail(self, claim: Claim, kind: ErrorType, message: str, *, retry: bool = True) -> Job | None:
+        error = job_error(kind, message[:2000])
+
+        def fail(job: Job, attempt: Attempt, now: datetime) -> None:
+            retry_at = now + timedelta(seconds=self._backoff(job)) if retry else None
+            job.fail_attempt(attempt, error, now, retry_at)
+
+        return self._finish(claim, fail)
+
+    def canceled(self, claim: Claim) -> Job | None:
+        return self._finish(claim, lambda job, attempt, now: job.stop_canceled(attempt, now))
+
+    def _finish(self, claim: Claim, move: Callable[[Job, Attempt, datetime], None]) -> Job | None:
+        for _ in range(_RACE_RETRIES):
+            with self._uow() as uow:
+                job = uow.jobs.get_unscoped(claim.job_id)
+                attempt = uow.jobs.attempt(claim.attempt_id)
+                if job is None or attempt is None:
+                    return None
+                try:
+                    move(job, attempt, uow.now())
+                except LeaseLost:
+                    log.warning("late_write_refused", job_id=claim.job_id, attempt_id=claim.attempt_id)
+                    return None
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    continue  # a cancel request or a renewal raced us: read again
+                return job
+        log.error("finish_gave_up", job_id=claim.job_id, attempt_id=claim.attempt_id)
+        return None
+
+    def _backoff(self, job: Job) -> float:
+        job_type = self._registry.get(job.type)
+        base = job_type.retry_base_seconds or self._settings.retry_base_seconds
+        cap = job_type.retry_max_seconds or self._settings.retry_max_seconds
+        return backoff_seconds(job.attempts, base, cap)
+
+    def _result_problem(self, claim: Claim, result: Any) -> str | None:
+        try:
+            size = len(json.dumps(result, allow_nan=False).encode())
+        except (TypeError, ValueError) as exc:
+            return f"the result is not JSON: {exc}"
+        if size > MAX_RESULT_BYTES:
+            return f"the result is {size} bytes; the cap is {MAX_RESULT_BYTES}"
+        errors = self._registry.get(claim.type).validate_result(result)
+        if errors:
+            return "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return None

@@ -1,0 +1,136 @@
+"""Client-facing job use cases: submit, read, list, cancel, retry. Every one is scoped to the
+caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from domain.auth import Principal
+from domain.commands import SubmitJob
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.ids import new_id
+from domain.job_types import Registry
+from domain.model import Attempt, Job, JobStatus, Priority
+from domain.pagination import Page, decode_cursor, paginate
+from domain.ports import JobWaiter, RunJob
+from domain.repositories import JobFilter
+from domain.services.validation import job_errors
+from domain.unit_of_work import UnitOfWork
+
+
+class JobService:
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], registry: Registry, waiter: JobWaiter
+    ) -> None:
+        self._uow = uow
+        self._registry = registry
+        self._waiter = waiter
+
+    def submit(
+        self, principal: Principal, commands: Sequence[SubmitJob], request_id: str | None = None,
+        *, batch: bool = False,
+    ) -> list[Job]:
+        """Record the jobs durably (all or none), then hand the due ones to the broker."""
+        errors = []
+        for index, command in enumerate(commands):
+            errors.extend(job_errors(self._registry, command, f"jobs.{index}." if batch else ""))
+        if errors:
+            raise ValidationFailed(errors)
+        with self._uow() as uow:
+            now = uow.now()
+            jobs = [self._new_job(principal, command, now, request_id) for command in commands]
+            uow.add(*jobs)
+            for job in jobs:
+                if job.published_at is not None:
+                    uow.publish_after_commit(_run_command(job))
+            uow.commit()
+            return jobs
+
+    def get(self, principal: Principal, job_id: str, wait: float = 0) -> Job:
+        """The job; with ``wait``, held until it finishes or ``wait`` seconds pass."""
+        with self._uow() as uow:
+            job = self._find(uow, principal, job_id)
+        if wait <= 0 or job.finished:
+            return job
+        self._waiter.wait_finished(job_id, wait)
+        with self._uow() as uow:
+            return self._find(uow, principal, job_id)
+
+    def list(
+        self, principal: Principal, filters: JobFilter, limit: int, cursor: str | None
+    ) -> Page[Job]:
+        before = decode_cursor(cursor, "job") if cursor else None
+        with self._uow() as uow:
+            rows = uow.jobs.page(principal.tenant_id, filters, before, limit + 1)
+            return paginate(rows, limit)
+
+    def attempts(self, principal: Principal, job_id: str) -> Sequence[Attempt]:
+        with self._uow() as uow:
+            self._find(uow, principal, job_id)
+            return uow.jobs.attempts(job_id)
+
+    def cancel(self, principal: Principal, job_id: str) -> Job:
+        """Queued: canceled at once. Running: ``cancel_requested``, and the handler is told."""
+        return self._transition(principal, job_id, lambda job, now: job.cancel(now))
+
+    def retry(self, principal: Principal, job_id: str) -> Job:
+        def retry(job: Job, now: datetime) -> None:
+            job.retry(now)
+            job.published_at = now
+
+        job = self._transition(principal, job_id, retry)
+        return job
+
+    def _transition(
+        self, principal: Principal, job_id: str, move: Callable[[Job, datetime], None]
+    ) -> Job:
+        for _ in range(5):
+            with self._uow() as uow:
+                job = self._find(uow, principal, job_id)
+                move(job, uow.now())
+                if job.status == JobStatus.QUEUED and job.published_at is not None:
+                    uow.publish_after_commit(_run_command(job))
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    continue  # someone moved the job meanwhile: look again
+                return job
+        raise Conflict(f"job {job_id} is changing too fast; try again")
+
+    def _find(self, uow: UnitOfWork, principal: Principal, job_id: str) -> Job:
+        job = uow.jobs.get(principal.tenant_id, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    def _new_job(
+        self, principal: Principal, command: SubmitJob, now: datetime, request_id: str | None
+    ) -> Job:
+        job_type = self._registry.get(command.type)
+        run_at = command.run_at if command.run_at and command.run_at > now else now
+        due = run_at <= now
+        return Job(
+            id=new_id("job"),
+            tenant_id=principal.tenant_id,
+            type=job_type.name,
+            queue=job_type.queue,
+            status=JobStatus.QUEUED,
+            priority=command.priority or Priority.NORMAL,
+            payload=command.payload,
+            attempts=0,
+            max_attempts=command.max_attempts or job_type.default_max_attempts,
+            timeout_seconds=command.timeout_seconds or job_type.default_timeout_seconds,
+            meta=dict(command.metadata),
+            run_at=run_at,
+            created_at=now,
+            cancel_requested=False,
+            published_at=now if due else None,
+            request_id=request_id,
+        )
+
+
+def _run_command(job: Job) -> RunJob:
+    return RunJob(job_id=job.id, queue=job.queue, priority=job.priority, request_id=job.request_id)

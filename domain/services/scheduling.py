@@ -1,0 +1,56 @@
+"""The scheduler's use cases: publish what is due, and take back jobs whose worker is gone.
+
+Rows are taken with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several schedulers can run at
+once without publishing or reclaiming the same job twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.orm.exc import StaleDataError
+
+from domain.model.job import ErrorType, job_error
+from domain.ports import RunJob
+from domain.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+class SchedulerService:
+    def __init__(self, uow: Callable[[], UnitOfWork], republish_after_seconds: float = 60.0) -> None:
+        self._uow = uow
+        self._republish_after = timedelta(seconds=republish_after_seconds)
+
+    def publish_due(self, limit: int = 500) -> int:
+        """Publish queued jobs that are due and whose last publish is missing or stale."""
+        with self._uow() as uow:
+            now = uow.now()
+            due = uow.jobs.due(now, now - self._republish_after, limit)
+            if not due:
+                return 0
+            uow.jobs.mark_published([job.id for job in due], now)
+            for job in due:
+                uow.publish_after_commit(RunJob(job.id, job.queue, job.priority, job.request_id))
+            uow.commit()
+            return len(due)
+
+    def reclaim_lapsed(self, limit: int = 100) -> int:
+        """End the attempts of running jobs whose lease lapsed (their worker is gone)."""
+        with self._uow() as uow:
+            now = uow.now()
+            lapsed = uow.jobs.lapsed(now, limit)
+            for job in lapsed:
+                attempt = uow.jobs.attempt(job.current_attempt_id or "")
+                if attempt is None:
+                    continue
+                error = job_error(ErrorType.WORKER_LOST, f"the lease of {attempt.worker} lapsed")
+                job.fail_attempt(attempt, error, now, retry_at=now)
+                log.warning("lease_lapsed", job_id=job.id, attempt=attempt.number, worker=attempt.worker)
+            try:
+                uow.commit()
+            except StaleDataError:
+                return 0  # a worker finished one of them meanwhile; the next pass sees the rest
+            return len(lapsed)

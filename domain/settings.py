@@ -1,0 +1,195 @@
+"""Settings: read once from the environment at start, typed and validated.
+
+Every process builds one ``Settings`` through ``Settings.from_env`` and passes it down; nothing else
+reads the environment. A bad value raises ``ConfigError`` naming the variable, and the entrypoint
+turns that into one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VAR_DIR = Path(os.environ.get("HOPPER_VAR_DIR", "var"))
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("expected a number above 0")
+    return number
+
+
+def _rate(value: str) -> str:
+    for part in value.split(";"):
+        if not _RATE.match(part):
+            raise ValueError('expected a limit such as "50/second" or "1000 per minute"')
+    return value
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip())
+
+
+def _seconds_list(value: str) -> tuple[int, ...]:
+    seconds = tuple(int(part) for part in value.split(","))
+    if not seconds or any(s < 0 for s in seconds):
+        raise ValueError("expected comma-separated whole seconds")
+    return seconds
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if not value.split("://", 1)[0].split("+", 1)[0] in schemes or "://" not in value:
+            raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    broker_url: str
+    redis_url: str | None
+    embedded: bool
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_threads: int = 8
+    web_processes: int = 2
+    encryption_keys: tuple[str, ...] = ()
+    outbound_allow_private: bool = False
+    outbound_allow_http: bool = False
+    outbound_allowed_networks: tuple[Any, ...] = ()
+    rate_limit_default: str = "100/second"
+    rate_limit_create: str = "20/second"
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 3600.0
+    webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    lease_seconds: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 10 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    publish_timeout_seconds: float = 0.5
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    var_dir: Path = field(default=VAR_DIR)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        var_dir = Path(env.get("HOPPER_VAR_DIR", "var"))
+        database_url = reader.get("DATABASE_URL", _url(("postgresql", "sqlite")), None)
+        broker_url = reader.get("BROKER_URL", _url(("amqp", "pyamqp", "filesystem", "memory")), None)
+        embedded = database_url is None
+        if database_url is None:
+            database_url = f"sqlite:///{(var_dir / 'hopper.sqlite3').absolute()}"
+        if broker_url is None:
+            broker_url = "filesystem://"
+        return cls(
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=reader.get("REDIS_URL", _url(("redis", "rediss", "unix")), None),
+            embedded=embedded,
+            host=reader.get("HOST", str, "127.0.0.1"),
+            port=reader.get("PORT", _port, 8000),
+            web_threads=reader.get("HOPPER_WEB_THREADS", _positive_int, 8),
+            web_processes=reader.get("HOPPER_WEB_PROCESSES", _positive_int, 2),
+            encryption_keys=reader.get("HOPPER_ENCRYPTION_KEYS", _words, ()),
+            outbound_allow_private=reader.get("HOPPER_OUTBOUND_ALLOW_PRIVATE", _boolean, embedded),
+            outbound_allow_http=reader.get("HOPPER_OUTBOUND_ALLOW_HTTP", _boolean, embedded),
+            outbound_allowed_networks=reader.get("HOPPER_OUTBOUND_ALLOWED_NETWORKS", _networks, ()),
+            rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, "100/second"),
+            rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, "20/second"),
+            retry_base_seconds=reader.get("HOPPER_RETRY_BASE_SECONDS", _positive_float, 1.0),
+            retry_max_seconds=reader.get("HOPPER_RETRY_MAX_SECONDS", _positive_float, 3600.0),
+            webhook_retry_schedule=reader.get(
+                "HOPPER_WEBHOOK_RETRY_SCHEDULE", _seconds_list, (5, 300, 1800, 7200, 18000, 36000, 36000)
+            ),
+            lease_seconds=reader.get("HOPPER_LEASE_SECONDS", _positive_float, 30.0),
+            max_body_bytes=reader.get("HOPPER_MAX_BODY_BYTES", _positive_int, 1024 * 1024),
+            max_batch_body_bytes=reader.get(
+                "HOPPER_MAX_BATCH_BODY_BYTES", _positive_int, 10 * 1024 * 1024
+            ),
+            cors_origins=reader.get("HOPPER_CORS_ORIGINS", _words, ()),
+            publish_timeout_seconds=reader.get(
+                "HOPPER_PUBLISH_TIMEOUT_SECONDS", _positive_float, 0.5
+            ),
+            log_format=reader.get("HOPPER_LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
+            log_level=reader.get(
+                "HOPPER_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
+            ),
+            var_dir=var_dir,
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        for option in allowed:
+            if value.strip().lower() == option.lower():
+                return option
+        raise ValueError(f"expected one of {', '.join(allowed)}")
+
+    return parse
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, parse: Callable[[str], Any], default: Any) -> Any:
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(name, f"invalid value {raw!r} ({exc})") from None

@@ -1,0 +1,96 @@
+"""The unit of work: one database transaction, its repositories, and the commands to publish once
+it has committed (never before: a worker must find the row it is told about)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.errors import StorageUnavailable
+from domain.ports import Publisher, PublishFailed, RunJob
+from domain.repositories import JobRepository, KeyRepository, TenantRepository
+
+log = structlog.get_logger(__name__)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        publisher: Publisher,
+    ) -> None:
+        self._session_factory = session_factory
+        self._publisher = publisher
+        self._pending: list[RunJob] = []
+        self._now: datetime | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.jobs = JobRepository(self.session)
+        self.tenants = TenantRepository(self.session)
+        self.keys = KeyRepository(self.session)
+        self._pending = []
+        self._now = None
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # close() rolls back whatever is uncommitted and leaves loaded objects readable.
+        try:
+            self.session.close()
+        except DBAPIError:
+            pass
+        if isinstance(exc, OperationalError | StatementError) and _connection_problem(exc):
+            raise StorageUnavailable("the database is unavailable") from exc
+
+    def now(self) -> datetime:
+        """The database's clock, fixed for the transaction: leases, run_at and backoff use it."""
+        if self._now is None:
+            if self.session.get_bind().dialect.name == "postgresql":
+                value = self.session.execute(text("SELECT now()")).scalar_one()
+                self._now = value.astimezone(UTC)
+            else:
+                self._now = datetime.now(UTC)
+        return self._now
+
+    def add(self, *objects: Any) -> None:
+        self.session.add_all(objects)
+
+    def publish_after_commit(self, command: RunJob) -> None:
+        self._pending.append(command)
+
+    def commit(self) -> None:
+        self.session.commit()
+        pending, self._pending = self._pending, []
+        if pending:
+            self._publish(pending)
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._pending = []
+
+    def _publish(self, commands: list[RunJob]) -> None:
+        try:
+            self._publisher.publish(commands)
+        except PublishFailed as exc:
+            # The rows are committed as queued: the scheduler publishes them once the broker is
+            # back. Clearing published_at lets it do so at once rather than after the threshold.
+            log.warning("publish_failed", jobs=len(commands), error=str(exc))
+            try:
+                self.jobs.mark_unpublished([command.job_id for command in commands])
+                self.session.commit()
+            except DBAPIError:
+                self.session.rollback()
+
+
+def _connection_problem(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(getattr(exc, "orig", None), OperationalError)

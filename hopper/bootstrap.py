@@ -1,0 +1,106 @@
+"""One function builds the wiring (settings, engine, unit of work, publisher, services) for the
+web app, the worker, the scheduler and the CLI alike. Tests call it with fakes or real services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.db import make_engine
+from domain.job_types import Registry, build_registry
+from domain.ports import JobWaiter, Publisher
+from domain.services.access import AccessService
+from domain.services.execution import ExecutionService
+from domain.services.jobs import JobService
+from domain.services.scheduling import SchedulerService
+from domain.settings import Settings
+from domain.unit_of_work import UnitOfWork
+
+
+class NoWait:
+    """A waiter that does not wait (a long-poll then answers at once)."""
+
+    def wait_finished(self, job_id: str, timeout: float) -> None:
+        return None
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    publisher: Publisher
+    registry: Registry
+    waiter: JobWaiter
+    celery: Any = None
+    session_factory: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.jobs = JobService(self.uow, self.registry, self.waiter)
+        self.access = AccessService(self.uow)
+        self.execution = ExecutionService(self.uow, self.registry, self.settings)
+        self.scheduling = SchedulerService(self.uow)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.publisher)
+
+    def health(self) -> dict[str, str]:
+        return {"database": self._database(), "broker": self._broker(), "redis": self._redis()}
+
+    def _database(self) -> str:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
+
+    def _broker(self) -> str:
+        if self.celery is None:
+            return "not configured"
+        try:
+            with self.celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=1)
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
+
+    def _redis(self) -> str:
+        if not self.settings.redis_url:
+            return "not configured"
+        import redis
+
+        try:
+            redis.Redis.from_url(self.settings.redis_url, socket_timeout=1).ping()
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    publisher: Publisher | None = None,
+    waiter: JobWaiter | None = None,
+    engine: Engine | None = None,
+    pool_size: int = 5,
+) -> Container:
+    settings = settings or Settings.from_env()
+    celery = None
+    if publisher is None:
+        from workers.celery_app import create_celery
+        from workers.publisher import CeleryPublisher
+
+        celery = create_celery(settings)
+        publisher = CeleryPublisher(celery)
+    return Container(
+        settings=settings,
+        engine=engine or make_engine(settings, pool_size=pool_size),
+        publisher=publisher,
+        registry=build_registry(),
+        waiter=waiter or NoWait(),
+        celery=celery,
+    )

@@ -1,0 +1,133 @@
+"""The ``hopper`` command: migrate, the three process kinds, and tenant and key management.
+
+Secrets go to stdout, once; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from domain.errors import DomainError
+from domain.model import Role
+from domain.settings import ConfigError, Settings
+from hopper.logging import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"hopper: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings, args.command)
+    try:
+        result: int = args.run(settings, args)
+        return result
+    except ConfigError as exc:
+        print(f"hopper: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"hopper: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hopper", description="Hopper job service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    commands.add_parser("serve", help="run the HTTP API (gunicorn)").set_defaults(run=_serve)
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("-Q", "--queues", help="comma-separated queues (default: all)")
+    worker.add_argument("-c", "--concurrency", type=int, help="worker processes (default: cores)")
+    worker.set_defaults(run=_worker)
+    commands.add_parser("scheduler", help="run the scheduler loop").set_defaults(run=_scheduler)
+    commands.add_parser(
+        "local-setup", help="create the local tenant and print an admin key (first start only)"
+    ).set_defaults(run=_local_setup)
+
+    tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
+        dest="action", required=True
+    )
+    create_tenant = tenants.add_parser("create", help="create a tenant; prints its id")
+    create_tenant.add_argument("name")
+    create_tenant.set_defaults(run=_create_tenant)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create_key = keys.add_parser("create", help="create an API key; prints it once")
+    create_key.add_argument("--tenant", required=True, help="tenant id or name")
+    create_key.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create_key.add_argument("--name", required=True)
+    create_key.set_defaults(run=_create_key)
+    return parser
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from hopper.migrate import migrate
+
+    migrate(settings)
+    return 0
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from hopper.serve import serve
+
+    serve(settings)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.worker import run_worker
+
+    return run_worker(settings, args.queues, args.concurrency)
+
+
+def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+    from workers.scheduler import SchedulerLoop
+
+    SchedulerLoop(bootstrap(settings, pool_size=2).scheduling).run_forever()
+    return 0
+
+
+def _create_tenant(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+
+    tenant = bootstrap(settings, pool_size=1).access.create_tenant(args.name)
+    print(tenant.id)
+    return 0
+
+
+def _create_key(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+
+    access = bootstrap(settings, pool_size=1).access
+    tenant = access.find_tenant(args.tenant)
+    print(access.create_key(tenant.id, args.name, Role(args.role)).secret)
+    return 0
+
+
+def _local_setup(settings: Settings, _args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+
+    access = bootstrap(settings, pool_size=1).access
+    docs = f"http://{settings.host}:{settings.port}/docs"
+    print(f"Hopper docs: {docs}", file=sys.stderr)
+    try:
+        access.find_tenant("local")
+        print("The 'local' tenant exists; make another key with:", file=sys.stderr)
+        print("  .venv/bin/hopper keys create --tenant local --role admin --name NAME", file=sys.stderr)
+    except DomainError:
+        tenant = access.create_tenant("local")
+        key = access.create_key(tenant.id, "local admin", Role.ADMIN).secret
+        print(f"Admin API key for the 'local' tenant (shown once): {key}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

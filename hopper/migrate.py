@@ -1,0 +1,37 @@
+"""``hopper migrate``: Alembic's upgrade to head over Hopper's own engine. Safe to run twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from domain.db import make_engine
+from domain.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    engine = make_engine(settings, pool_size=1)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    engine = make_engine(settings, pool_size=1)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    engine.dispose()

@@ -1,0 +1,74 @@
+"""The Celery app: durable priority queues, persistent messages, publisher confirms, early acks.
+
+Messages are acknowledged when a worker takes them, never held for the length of a job: the job's
+row and its lease guard a claimed job, so a message only has to say "look at job X".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from domain import queues
+from domain.settings import Settings
+
+EXCHANGE = Exchange("hopper", type="direct", durable=True)
+
+
+def declared_queues(names: tuple[str, ...] = queues.ALL_QUEUES) -> list[Queue]:
+    # x-max-priority is part of a durable queue's identity: it is set from the first release,
+    # since changing it later means deleting and re-creating the queue.
+    return [
+        Queue(
+            name,
+            EXCHANGE,
+            routing_key=name,
+            durable=True,
+            queue_arguments={"x-max-priority": queues.MAX_PRIORITY},
+        )
+        for name in names
+    ]
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("hopper", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_queues=declared_queues(),
+        task_default_queue=queues.DEFAULT,
+        task_default_exchange=EXCHANGE.name,
+        task_default_routing_key=queues.DEFAULT,
+        task_default_priority=queues.PRIORITY_VALUES["normal"],
+        task_queue_max_priority=queues.MAX_PRIORITY,
+        task_acks_late=False,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_timeout=settings.publish_timeout_seconds,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=_transport_options(settings),
+        broker_pool_limit=10,
+    )
+    return app
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    scheme = settings.broker_url.split("://", 1)[0]
+    if scheme in ("amqp", "pyamqp"):
+        return {"confirm_publish": True, "connect_timeout": settings.publish_timeout_seconds}
+    if scheme == "filesystem":
+        folder = (settings.var_dir / "broker").absolute()
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.1,
+        }
+    return {}

@@ -1,0 +1,50 @@
+"""The scheduler process: a loop with sub-second resolution that repairs what the fast path
+dropped. It publishes due jobs (run_at reached, backoff over, a lost publish) and takes back jobs
+whose lease lapsed."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import structlog
+
+from domain.errors import DomainError
+from domain.services.scheduling import SchedulerService
+
+log = structlog.get_logger(__name__)
+
+IDLE_PAUSE = 0.25
+ERROR_PAUSE = 2.0
+
+
+class SchedulerLoop:
+    def __init__(self, scheduling: SchedulerService) -> None:
+        self._scheduling = scheduling
+        self.stopping = threading.Event()
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        log.info("scheduler_started")
+        while not self.stopping.is_set():
+            self.stopping.wait(self.tick())
+        log.info("scheduler_stopped")
+
+    def tick(self) -> float:
+        """One pass; returns how long to pause before the next."""
+        try:
+            published = self._scheduling.publish_due()
+            reclaimed = self._scheduling.reclaim_lapsed()
+        except DomainError as exc:
+            log.warning("scheduler_pass_failed", error=str(exc))
+            return ERROR_PAUSE
+        if published or reclaimed:
+            log.info("scheduler_pass", published=published, reclaimed=reclaimed)
+            return 0.0
+        return IDLE_PAUSE
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("scheduler_stopping", signal=signum)
+        self.stopping.set()

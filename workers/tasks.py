@@ -1,0 +1,22 @@
+"""Celery tasks: thin, like views. Fixed names, ids only, and the domain decides the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from celery import Celery
+
+from domain import queues
+from workers.runner import JobRunner
+
+
+def register_tasks(app: Celery, container: Callable[[], Any]) -> None:
+    """``container`` gives this process's wiring; it is built after the pool forks."""
+
+    @app.task(name=queues.RUN_JOB_TASK, ignore_result=True, acks_late=False)
+    def run_job(job_id: str, request_id: str | None = None) -> None:
+        with structlog.contextvars.bound_contextvars(job_id=job_id, request_id=request_id):
+            wiring = container()
+            JobRunner(wiring.execution, wiring.registry).run(job_id)
