@@ -54,11 +54,11 @@ class StrictParser(FlaskParser):
         try:
             return strict_loads(req.get_data(cache=True))
         except RecursionError:
-            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+            raise json.JSONDecodeError("nested too deeply", "body", 0) from None
         except ValueError as exc:
             if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
                 raise
-            raise json.JSONDecodeError(str(exc), "", 0) from None
+            raise json.JSONDecodeError(str(exc), "body", 0) from None
 
 
 class HopperBlueprint(Blueprint):

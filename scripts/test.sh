@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole suite under coverage (including the processes that end-to-end tests start), then the
+# coverage report, which fails under 85%.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+rm -rf var/coverage && mkdir -p var/coverage
+$BIN/coverage run -m pytest "$@"
+status=$?
+$BIN/coverage combine --quiet >/dev/null 2>&1
+$BIN/coverage report --fail-under=85 || status=${status/#0/1}
+exit "$status"

@@ -1,0 +1,154 @@
+"""Real processes for end-to-end and fault tests: gunicorn, celery workers and the scheduler,
+started through the `hopper` command exactly as the Procfile starts them, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.services import ROOT
+
+HOPPER = str(Path(sys.executable).parent / "hopper")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Process:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill_group()
+        self._log.close()
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(5)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+class Stack:
+    """A running Hopper: start what a test needs, and everything stops at the end."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.processes: list[Process] = []
+        self.http = requests.Session()
+
+    def start(self, name: str, *args: str) -> Process:
+        process = Process(f"{name}-{len(self.processes)}", [HOPPER, *args], self.env, self.log_dir)
+        self.processes.append(process)
+        return process
+
+    def web(self) -> Process:
+        process = self.start("web", "serve")
+        wait_until(lambda: self._ready(), 30, "the API to answer /readyz", process)
+        return process
+
+    def worker(self, queues: str = "default,long", concurrency: int = 2) -> Process:
+        return self.start("worker", "worker", "-Q", queues, "-c", str(concurrency))
+
+    def scheduler(self) -> Process:
+        return self.start("scheduler", "scheduler")
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [HOPPER, *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"hopper {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def new_tenant(self) -> dict[str, str]:
+        """A tenant and one key per role, made through the CLI as an operator would."""
+        tenant_id = self.cli("tenants", "create", f"e2e-{uuid.uuid4().hex[:10]}").strip()
+        keys = {
+            role: self.cli("keys", "create", "--tenant", tenant_id, "--role", role, "--name", role).strip()
+            for role in ("admin", "submitter", "reader")
+        }
+        return {"tenant_id": tenant_id, **keys}
+
+    def request(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return self.http.request(method, self.base_url + path, headers=headers, timeout=40, **kwargs)
+
+    def wait_for_job(self, job_id: str, key: str, timeout: float = 60) -> dict[str, Any]:
+        """Poll until the job is finished; returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.request("GET", f"/v1/jobs/{job_id}", key).json()
+            if job["status"] in ("succeeded", "failed", "canceled"):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.processes)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.http.close()
+
+    def _ready(self) -> bool:
+        try:
+            return self.http.get(self.base_url + "/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, process: Process | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if process is not None and not process.alive():
+            raise AssertionError(f"{process.name} exited while waiting for {what}:\n{process.output()}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
