@@ -96,7 +96,12 @@ def _http_exception(exc: HTTPException) -> Response:
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # type: ignore[attr-defined]
     if status == 422:
-        return problem(422, "The request has invalid fields.", errors=list(_field_errors(data.get("messages", {}))), headers=headers)
+        return problem(
+            422,
+            "The request has invalid fields.",
+            errors=list(_field_errors(data.get("messages", {}))),
+            headers=headers,
+        )
     detail = _detail(status, exc, data)
     return problem(status, detail, headers=headers)
 
@@ -121,7 +126,14 @@ def _domain_error(exc: domain_errors.DomainError) -> Response:
     if isinstance(exc, domain_errors.ValidationFailed):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
     slug = exc.slug if status not in (401, 404, 503) else None
-    return problem(status, exc.detail, slug=slug, title=exc.title if slug else None, errors=errors, headers=headers)
+    return problem(
+        status,
+        exc.detail,
+        slug=slug,
+        title=exc.title if slug else None,
+        errors=errors,
+        headers=headers,
+    )
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -8,7 +8,9 @@ from typing import Any
 from flask import Response, json
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value

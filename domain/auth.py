@@ -43,7 +43,9 @@ def display_prefix(key: str) -> str:
 def well_formed(key: str) -> bool:
     body = key[len(KEY_PREFIX) :]
     return (
-        key.startswith(KEY_PREFIX) and len(body) == _BODY_LENGTH and all(c in _ALPHABET for c in body)
+        key.startswith(KEY_PREFIX)
+        and len(body) == _BODY_LENGTH
+        and all(c in _ALPHABET for c in body)
     )
 
 

@@ -30,7 +30,7 @@ class CancellationToken:
         return self._event.wait(seconds)
 
 
-class JobCanceled(Exception):  # noqa: N818 (a signal, not an error)
+class JobCanceled(Exception):
     """Raised by a handler that stops because its cancellation token was set."""
 
 

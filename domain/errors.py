@@ -24,7 +24,9 @@ class ValidationFailed(DomainError):
     slug = "validation-error"
     title = "Invalid request"
 
-    def __init__(self, errors: list[FieldError], detail: str = "The request has invalid fields.") -> None:
+    def __init__(
+        self, errors: list[FieldError], detail: str = "The request has invalid fields."
+    ) -> None:
         super().__init__(detail)
         self.errors = errors
 

@@ -34,7 +34,9 @@ class JobRepository:
         """For workers and the scheduler, which act on behalf of every tenant."""
         return self.session.get(Job, job_id, populate_existing=True)
 
-    def page(self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int) -> Sequence[Job]:
+    def page(
+        self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
+    ) -> Sequence[Job]:
         """Newest first, by id (ids are time-ordered): ix_jobs_tenant_id_id and its siblings."""
         query = select(Job).where(Job.tenant_id == tenant_id)
         if filters.status:

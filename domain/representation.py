@@ -25,7 +25,9 @@ def rfc3339(value: datetime) -> str:
 class JobErrorSchema(ma.Schema):
     type = ma.fields.String(
         required=True,
-        metadata={"enum": ["handler_error", "timeout", "worker_lost", "result_invalid", "canceled"]},
+        metadata={
+            "enum": ["handler_error", "timeout", "worker_lost", "result_invalid", "canceled"]
+        },
     )
     message = ma.fields.String(required=True)
 

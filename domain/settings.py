@@ -83,7 +83,7 @@ def _words(value: str) -> tuple[str, ...]:
 
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
-        if not value.split("://", 1)[0].split("+", 1)[0] in schemes or "://" not in value:
+        if value.split("://", 1)[0].split("+", 1)[0] not in schemes or "://" not in value:
             raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}")
         return value
 
@@ -124,7 +124,9 @@ class Settings:
         reader = _Reader(env)
         var_dir = Path(env.get("HOPPER_VAR_DIR", "var"))
         database_url = reader.get("DATABASE_URL", _url(("postgresql", "sqlite")), None)
-        broker_url = reader.get("BROKER_URL", _url(("amqp", "pyamqp", "filesystem", "memory")), None)
+        broker_url = reader.get(
+            "BROKER_URL", _url(("amqp", "pyamqp", "filesystem", "memory")), None
+        )
         embedded = database_url is None
         if database_url is None:
             database_url = f"sqlite:///{(var_dir / 'hopper.sqlite3').absolute()}"
@@ -148,7 +150,9 @@ class Settings:
             retry_base_seconds=reader.get("HOPPER_RETRY_BASE_SECONDS", _positive_float, 1.0),
             retry_max_seconds=reader.get("HOPPER_RETRY_MAX_SECONDS", _positive_float, 3600.0),
             webhook_retry_schedule=reader.get(
-                "HOPPER_WEBHOOK_RETRY_SCHEDULE", _seconds_list, (5, 300, 1800, 7200, 18000, 36000, 36000)
+                "HOPPER_WEBHOOK_RETRY_SCHEDULE",
+                _seconds_list,
+                (5, 300, 1800, 7200, 18000, 36000, 36000),
             ),
             lease_seconds=reader.get("HOPPER_LEASE_SECONDS", _positive_float, 30.0),
             max_body_bytes=reader.get("HOPPER_MAX_BODY_BYTES", _positive_int, 1024 * 1024),

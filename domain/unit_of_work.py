@@ -3,6 +3,7 @@ it has committed (never before: a worker must find the row it is told about)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -40,13 +41,14 @@ class UnitOfWork:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         # close() rolls back whatever is uncommitted and leaves loaded objects readable.
-        try:
+        with contextlib.suppress(DBAPIError):
             self.session.close()
-        except DBAPIError:
-            pass
         if isinstance(exc, OperationalError | StatementError) and _connection_problem(exc):
             raise StorageUnavailable("the database is unavailable") from exc
 

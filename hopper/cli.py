@@ -121,7 +121,10 @@ def _local_setup(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         access.find_tenant("local")
         print("The 'local' tenant exists; make another key with:", file=sys.stderr)
-        print("  .venv/bin/hopper keys create --tenant local --role admin --name NAME", file=sys.stderr)
+        print(
+            "  .venv/bin/hopper keys create --tenant local --role admin --name NAME",
+            file=sys.stderr,
+        )
     except DomainError:
         tenant = access.create_tenant("local")
         key = access.create_key(tenant.id, "local admin", Role.ADMIN).secret

@@ -13,10 +13,14 @@ from workers.tasks import register_tasks
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
-    names = [q.strip() for q in (queue_names or ",".join(queues.ALL_QUEUES)).split(",") if q.strip()]
+    names = [
+        q.strip() for q in (queue_names or ",".join(queues.ALL_QUEUES)).split(",") if q.strip()
+    ]
     unknown = sorted(set(names) - set(queues.ALL_QUEUES))
     if unknown:
-        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {', '.join(queues.ALL_QUEUES)}")
+        raise ConfigError(
+            "-Q", f"unknown queues {', '.join(unknown)}; known: {', '.join(queues.ALL_QUEUES)}"
+        )
     app = create_celery(settings)
     holder: dict[str, Container] = {}
 
@@ -27,8 +31,17 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
         return holder["c"]
 
     register_tasks(app, container)
-    argv = ["worker", "-Q", ",".join(names), "--loglevel", settings.log_level, "-n", "hopper@%h",
-            "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        "-Q",
+        ",".join(names),
+        "--loglevel",
+        settings.log_level,
+        "-n",
+        "hopper@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if concurrency:
         argv += ["-c", str(concurrency)]
     app.worker_main(argv)

@@ -3,6 +3,7 @@ started through the `hopper` command exactly as the Procfile starts them, spoken
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,7 +35,12 @@ class Process:
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -47,18 +53,14 @@ class Process:
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill_group()
         self._log.close()
 
     def kill_group(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(5)
 
     def output(self) -> str:
@@ -95,7 +97,13 @@ class Stack:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [HOPPER, *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False
+            [HOPPER, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if done.returncode != 0:
             raise AssertionError(f"hopper {' '.join(args)} failed: {done.stderr}")
@@ -105,16 +113,22 @@ class Stack:
         """A tenant and one key per role, made through the CLI as an operator would."""
         tenant_id = self.cli("tenants", "create", f"e2e-{uuid.uuid4().hex[:10]}").strip()
         keys = {
-            role: self.cli("keys", "create", "--tenant", tenant_id, "--role", role, "--name", role).strip()
+            role: self.cli(
+                "keys", "create", "--tenant", tenant_id, "--role", role, "--name", role
+            ).strip()
             for role in ("admin", "submitter", "reader")
         }
         return {"tenant_id": tenant_id, **keys}
 
-    def request(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, key: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        return self.http.request(method, self.base_url + path, headers=headers, timeout=40, **kwargs)
+        return self.http.request(
+            method, self.base_url + path, headers=headers, timeout=40, **kwargs
+        )
 
     def wait_for_job(self, job_id: str, key: str, timeout: float = 60) -> dict[str, Any]:
         """Poll until the job is finished; returns it."""
@@ -149,6 +163,8 @@ def wait_until(
         if check():
             return
         if process is not None and not process.alive():
-            raise AssertionError(f"{process.name} exited while waiting for {what}:\n{process.output()}")
+            raise AssertionError(
+                f"{process.name} exited while waiting for {what}:\n{process.output()}"
+            )
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

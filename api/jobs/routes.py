@@ -29,7 +29,9 @@ from domain.model import Job, Role
 from domain.repositories import JobFilter
 from domain.representation import job_body
 
-blp = HopperBlueprint("jobs", __name__, url_prefix="/v1/jobs", description="Submit and follow jobs.")
+blp = HopperBlueprint(
+    "jobs", __name__, url_prefix="/v1/jobs", description="Submit and follow jobs."
+)
 _attempts = AttemptSchema()
 _jobs = JobSchema()
 POLL_AGAIN_SECONDS = "1"

@@ -12,7 +12,12 @@ _STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
 
 class JobCreateSchema(ma.Schema):
     type = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
-    payload = ma.fields.Dict(load_default=dict, metadata={"description": "Validated against the type's payload schema (see GET /v1/job-types)."})
+    payload = ma.fields.Dict(
+        load_default=dict,
+        metadata={
+            "description": "Validated against the type's payload schema (see GET /v1/job-types)."
+        },
+    )
     priority = ma.fields.String(
         load_default="normal", validate=ma.validate.OneOf(["high", "normal", "low"])
     )
@@ -21,7 +26,10 @@ class JobCreateSchema(ma.Schema):
         load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=25)
     )
     timeout_seconds = ma.fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=86_400)
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=86_400),
     )
     metadata = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.Length(min=1, max=40)),
@@ -34,7 +42,9 @@ class JobCreateSchema(ma.Schema):
 
 class JobBatchSchema(ma.Schema):
     jobs = ma.fields.List(
-        ma.fields.Nested(JobCreateSchema), required=True, validate=ma.validate.Length(min=1, max=500)
+        ma.fields.Nested(JobCreateSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=500),
     )
 
 
@@ -53,7 +63,9 @@ class JobGetQuery(ma.Schema):
     wait = ma.fields.Integer(
         load_default=0,
         validate=ma.validate.Range(min=0, max=30),
-        metadata={"description": "Hold the request up to this many seconds until the job finishes."},
+        metadata={
+            "description": "Hold the request up to this many seconds until the job finishes."
+        },
     )
 
 

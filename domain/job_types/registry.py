@@ -42,7 +42,10 @@ def _validate(schema: ma.Schema, data: Any, prefix: str) -> list[FieldError]:
     if not isinstance(data, dict):
         return [FieldError(prefix, "Must be a JSON object.")]
     messages = schema.validate(data)
-    return [FieldError(f"{prefix}.{path}" if path else prefix, text) for path, text in _flatten(messages)]
+    return [
+        FieldError(f"{prefix}.{path}" if path else prefix, text)
+        for path, text in _flatten(messages)
+    ]
 
 
 def _flatten(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -45,4 +45,4 @@ Document = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012
+    type_annotation_map = {datetime: UTCDateTime}

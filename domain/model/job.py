@@ -102,7 +102,7 @@ class Job(Base):
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def job_status(self) -> JobStatus:
@@ -181,7 +181,9 @@ class Job(Base):
 
     def retry(self, now: datetime) -> None:
         if self.status not in (JobStatus.FAILED, JobStatus.CANCELED):
-            raise IllegalTransition(f"job {self.id} is {self.status}; only failed or canceled jobs can be retried")
+            raise IllegalTransition(
+                f"job {self.id} is {self.status}; only failed or canceled jobs can be retried"
+            )
         self.status = JobStatus.QUEUED
         self.attempts = 0
         self.run_at = now

@@ -44,7 +44,9 @@ class Claim:
 
 
 class ExecutionService:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: Registry, settings: Settings) -> None:
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], registry: Registry, settings: Settings
+    ) -> None:
         self._uow = uow
         self._registry = registry
         self._settings = settings
@@ -81,7 +83,9 @@ class ExecutionService:
     def renew(self, claim: Claim) -> tuple[bool, bool]:
         """Extend the claim's lease. Returns (still ours, cancellation requested)."""
         with self._uow() as uow:
-            owned, cancel = uow.jobs.renew_lease(claim.job_id, claim.attempt_id, uow.now() + self.lease)
+            owned, cancel = uow.jobs.renew_lease(
+                claim.job_id, claim.attempt_id, uow.now() + self.lease
+            )
             uow.commit()
             return owned, cancel
 
@@ -95,7 +99,9 @@ class ExecutionService:
             return self.fail(claim, ErrorType.RESULT_INVALID, problem, retry=False)
         return self._finish(claim, lambda job, attempt, now: job.succeed(attempt, result, now))
 
-    def fail(self, claim: Claim, kind: ErrorType, message: str, *, retry: bool = True) -> Job | None:
+    def fail(
+        self, claim: Claim, kind: ErrorType, message: str, *, retry: bool = True
+    ) -> Job | None:
         error = job_error(kind, message[:2000])
 
         def fail(job: Job, attempt: Attempt, now: datetime) -> None:
@@ -117,7 +123,9 @@ class ExecutionService:
                 try:
                     move(job, attempt, uow.now())
                 except LeaseLost:
-                    log.warning("late_write_refused", job_id=claim.job_id, attempt_id=claim.attempt_id)
+                    log.warning(
+                        "late_write_refused", job_id=claim.job_id, attempt_id=claim.attempt_id
+                    )
                     return None
                 try:
                     uow.commit()

@@ -30,8 +30,12 @@ class JobService:
         self._waiter = waiter
 
     def submit(
-        self, principal: Principal, commands: Sequence[SubmitJob], request_id: str | None = None,
-        *, batch: bool = False,
+        self,
+        principal: Principal,
+        commands: Sequence[SubmitJob],
+        request_id: str | None = None,
+        *,
+        batch: bool = False,
     ) -> list[Job]:
         """Record the jobs durably (all or none), then hand the due ones to the broker."""
         errors = []

@@ -20,7 +20,9 @@ log = structlog.get_logger(__name__)
 
 
 class SchedulerService:
-    def __init__(self, uow: Callable[[], UnitOfWork], republish_after_seconds: float = 60.0) -> None:
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], republish_after_seconds: float = 60.0
+    ) -> None:
         self._uow = uow
         self._republish_after = timedelta(seconds=republish_after_seconds)
 
@@ -48,7 +50,9 @@ class SchedulerService:
                     continue
                 error = job_error(ErrorType.WORKER_LOST, f"the lease of {attempt.worker} lapsed")
                 job.fail_attempt(attempt, error, now, retry_at=now)
-                log.warning("lease_lapsed", job_id=job.id, attempt=attempt.number, worker=attempt.worker)
+                log.warning(
+                    "lease_lapsed", job_id=job.id, attempt=attempt.number, worker=attempt.worker
+                )
             try:
                 uow.commit()
             except StaleDataError:

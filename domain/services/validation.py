@@ -29,7 +29,11 @@ def metadata_errors(metadata: dict[str, str], field: str) -> list[FieldError]:
         errors.append(FieldError(field, f"At most {MAX_METADATA_KEYS} keys."))
     for key, value in metadata.items():
         if not 1 <= len(key) <= MAX_METADATA_KEY:
-            errors.append(FieldError(f"{field}.{key}", f"Keys are 1 to {MAX_METADATA_KEY} characters."))
+            errors.append(
+                FieldError(f"{field}.{key}", f"Keys are 1 to {MAX_METADATA_KEY} characters.")
+            )
         if len(value) > MAX_METADATA_VALUE:
-            errors.append(FieldError(f"{field}.{key}", f"Values are at most {MAX_METADATA_VALUE} characters."))
+            errors.append(
+                FieldError(f"{field}.{key}", f"Values are at most {MAX_METADATA_VALUE} characters.")
+            )
     return errors

@@ -24,7 +24,9 @@ def test_each_builtin_type_reaches_its_end(stack: Stack, keys: dict[str, str]) -
     digest = submit(stack, key, {"type": "hash", "payload": {"data": "abc", "algorithm": "sha512"}})
     nap = submit(stack, key, {"type": "sleep", "payload": {"seconds": 0.3}})
     flaky = submit(stack, key, {"type": "fail", "payload": {"message": "not yet", "times": 1}})
-    doomed = submit(stack, key, {"type": "fail", "payload": {"message": "never"}, "max_attempts": 2})
+    doomed = submit(
+        stack, key, {"type": "fail", "payload": {"message": "never"}, "max_attempts": 2}
+    )
 
     done = stack.wait_for_job(echo["id"], key)
     assert done["status"] == "succeeded"
@@ -56,7 +58,9 @@ def test_each_builtin_type_reaches_its_end(stack: Stack, keys: dict[str, str]) -
 
 def test_a_queued_job_is_canceled_and_never_runs(stack: Stack, keys: dict[str, str]) -> None:
     key = keys["submitter"]
-    job = submit(stack, key, {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"})
+    job = submit(
+        stack, key, {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"}
+    )
     response = stack.request("POST", f"/v1/jobs/{job['id']}/cancel", key)
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
@@ -104,17 +108,29 @@ def test_http_errors(stack: Stack, keys: dict[str, str]) -> None:
     unauthenticated = stack.request("GET", "/v1/jobs")
     assert unauthenticated.status_code == 401
     assert unauthenticated.headers["Content-Type"] == "application/problem+json"
-    assert stack.request("POST", "/v1/jobs", keys["reader"], json={"type": "echo"}).status_code == 403
+    assert (
+        stack.request("POST", "/v1/jobs", keys["reader"], json={"type": "echo"}).status_code == 403
+    )
     assert stack.request("GET", f"/v1/jobs/{job['id']}", other["admin"]).status_code == 404
-    invalid = stack.request("POST", "/v1/jobs", keys["submitter"], json={"type": "sleep", "payload": {"seconds": "x"}})
+    invalid = stack.request(
+        "POST", "/v1/jobs", keys["submitter"], json={"type": "sleep", "payload": {"seconds": "x"}}
+    )
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["field"] == "payload.seconds"
     malformed = stack.request(
-        "POST", "/v1/jobs", keys["submitter"], data=b'{"type": ', headers={"Content-Type": "application/json"}
+        "POST",
+        "/v1/jobs",
+        keys["submitter"],
+        data=b'{"type": ',
+        headers={"Content-Type": "application/json"},
     )
     assert malformed.status_code == 400
     huge = stack.request(
-        "POST", "/v1/jobs", keys["submitter"], data=b"x" * (1024 * 1024 + 10), headers={"Content-Type": "application/json"}
+        "POST",
+        "/v1/jobs",
+        keys["submitter"],
+        data=b"x" * (1024 * 1024 + 10),
+        headers={"Content-Type": "application/json"},
     )
     assert huge.status_code == 413
     assert stack.request("PUT", "/v1/jobs", keys["submitter"], json={}).status_code == 405

@@ -15,7 +15,9 @@ def submit(client: FlaskClient, tenant: TenantKeys, body: dict, **kwargs):
 
 
 def test_submit_records_the_job_and_points_at_it(client: FlaskClient, tenant: TenantKeys) -> None:
-    response = submit(client, tenant, {"type": "echo", "payload": {"message": "hi"}, "metadata": {"k": "v"}})
+    response = submit(
+        client, tenant, {"type": "echo", "payload": {"message": "hi"}, "metadata": {"k": "v"}}
+    )
     assert response.status_code == 202
     job = response.get_json()
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
@@ -74,19 +76,29 @@ def test_batch_is_all_or_none(client: FlaskClient, tenant: TenantKeys) -> None:
     good = {"type": "echo", "payload": {"message": "ok"}}
     bad = {"type": "sleep", "payload": {"seconds": "long"}}
     before = client.get("/v1/jobs?limit=100", headers=tenant.headers("reader")).get_json()["data"]
-    refused = client.post("/v1/jobs/batch", json={"jobs": [good, good, good, bad]}, headers=tenant.headers())
+    refused = client.post(
+        "/v1/jobs/batch", json={"jobs": [good, good, good, bad]}, headers=tenant.headers()
+    )
     assert refused.status_code == 422
     assert [e["field"] for e in refused.get_json()["errors"]] == ["jobs.3.payload.seconds"]
     after = client.get("/v1/jobs?limit=100", headers=tenant.headers("reader")).get_json()["data"]
     assert after == before
-    accepted = client.post("/v1/jobs/batch", json={"jobs": [good, {**good, "priority": "high"}]}, headers=tenant.headers())
+    accepted = client.post(
+        "/v1/jobs/batch",
+        json={"jobs": [good, {**good, "priority": "high"}]},
+        headers=tenant.headers(),
+    )
     assert accepted.status_code == 202
     data = accepted.get_json()["data"]
     assert [j["priority"] for j in data] == ["normal", "high"]
 
 
 def test_cancel_a_queued_job_then_409(client: FlaskClient, tenant: TenantKeys) -> None:
-    job = submit(client, tenant, {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"}).get_json()
+    job = submit(
+        client,
+        tenant,
+        {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"},
+    ).get_json()
     canceled = client.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant.headers())
     assert canceled.status_code == 200
     assert canceled.get_json()["status"] == "canceled"
@@ -113,7 +125,9 @@ def test_other_tenants_jobs_do_not_exist(
         assert response.status_code == 404, path
     missing = client.get("/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa", headers=tenant.headers())
     assert missing.status_code == 404
-    assert missing.get_json()["detail"] == client.get(f"/v1/jobs/{job['id']}", headers=other_tenant.headers()).get_json()["detail"].replace(job["id"], "job_01aaaaaaaaaaaaaaaaaaaaaaaa")
+    assert missing.get_json()["detail"] == client.get(
+        f"/v1/jobs/{job['id']}", headers=other_tenant.headers()
+    ).get_json()["detail"].replace(job["id"], "job_01aaaaaaaaaaaaaaaaaaaaaaaa")
 
 
 def test_error_precedence(client: FlaskClient, tenant: TenantKeys) -> None:
@@ -121,39 +135,71 @@ def test_error_precedence(client: FlaskClient, tenant: TenantKeys) -> None:
     assert no_key.status_code == 401
     assert no_key.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer hop_bogus"}).status_code == 401
-    weak = client.post("/v1/jobs", data="{not json", content_type="application/json", headers=tenant.headers("reader"))
+    weak = client.post(
+        "/v1/jobs",
+        data="{not json",
+        content_type="application/json",
+        headers=tenant.headers("reader"),
+    )
     assert weak.status_code == 403
     assert client.get("/v1/nowhere", headers=tenant.headers()).status_code == 404
     wrong_method = client.delete("/v1/jobs", headers=tenant.headers())
     assert wrong_method.status_code == 405
     assert wrong_method.mimetype == "application/problem+json"
-    too_big = client.post("/v1/jobs", data="x" * (1024 * 1024 + 1), content_type="text/plain", headers=tenant.headers())
+    too_big = client.post(
+        "/v1/jobs",
+        data="x" * (1024 * 1024 + 1),
+        content_type="text/plain",
+        headers=tenant.headers(),
+    )
     assert too_big.status_code == 413
-    not_json = client.post("/v1/jobs", data="type=echo", content_type="application/x-www-form-urlencoded", headers=tenant.headers())
+    not_json = client.post(
+        "/v1/jobs",
+        data="type=echo",
+        content_type="application/x-www-form-urlencoded",
+        headers=tenant.headers(),
+    )
     assert not_json.status_code == 415
-    malformed = client.post("/v1/jobs", data="{not json", content_type="application/json", headers=tenant.headers())
+    malformed = client.post(
+        "/v1/jobs", data="{not json", content_type="application/json", headers=tenant.headers()
+    )
     assert malformed.status_code == 400
     assert malformed.mimetype == "application/problem+json"
 
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"type": "echo", "payload": {"message": NaN}}', '{"type": "echo", "payload": {"message": "\\u0000"}}',
-     '{"type": "echo", "payload": {"message": "\\ud800"}}', "[" * 5000 + "]" * 5000],
+    [
+        '{"type": "echo", "payload": {"message": NaN}}',
+        '{"type": "echo", "payload": {"message": "\\u0000"}}',
+        '{"type": "echo", "payload": {"message": "\\ud800"}}',
+        "[" * 5000 + "]" * 5000,
+    ],
 )
-def test_json_that_the_database_would_refuse_is_400(client: FlaskClient, tenant: TenantKeys, raw: str) -> None:
-    response = client.post("/v1/jobs", data=raw, content_type="application/json", headers=tenant.headers())
+def test_json_that_the_database_would_refuse_is_400(
+    client: FlaskClient, tenant: TenantKeys, raw: str
+) -> None:
+    response = client.post(
+        "/v1/jobs", data=raw, content_type="application/json", headers=tenant.headers()
+    )
     assert response.status_code == 400, response.get_json()
 
 
 def test_empty_body_is_fine_for_cancel(client: FlaskClient, tenant: TenantKeys) -> None:
-    job = submit(client, tenant, {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"}).get_json()
+    job = submit(
+        client,
+        tenant,
+        {"type": "echo", "payload": {"message": "x"}, "run_at": "2099-01-01T00:00:00Z"},
+    ).get_json()
     response = client.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant.headers())
     assert response.status_code == 200
 
 
 def test_list_filters_and_paginates_with_link(client: FlaskClient, tenant: TenantKeys) -> None:
-    ids = [submit(client, tenant, {"type": "echo", "payload": {"message": str(i)}}).get_json()["id"] for i in range(5)]
+    ids = [
+        submit(client, tenant, {"type": "echo", "payload": {"message": str(i)}}).get_json()["id"]
+        for i in range(5)
+    ]
     submit(client, tenant, {"type": "hash", "payload": {"data": "x", "algorithm": "sha256"}})
     page = client.get("/v1/jobs?limit=2&type=echo", headers=tenant.headers("reader"))
     body = page.get_json()
@@ -161,15 +207,33 @@ def test_list_filters_and_paginates_with_link(client: FlaskClient, tenant: Tenan
     assert 'rel="next"' in page.headers["Link"]
     walked = [j["id"] for j in body["data"]]
     while body["next_cursor"]:
-        body = client.get(f"/v1/jobs?limit=2&type=echo&cursor={body['next_cursor']}", headers=tenant.headers("reader")).get_json()
+        body = client.get(
+            f"/v1/jobs?limit=2&type=echo&cursor={body['next_cursor']}",
+            headers=tenant.headers("reader"),
+        ).get_json()
         walked += [j["id"] for j in body["data"]]
     assert walked == ids[::-1]
-    assert client.get("/v1/jobs?cursor=garbage", headers=tenant.headers()).get_json()["errors"][0]["field"] == "query.cursor"
-    assert client.get("/v1/jobs?limit=101", headers=tenant.headers()).get_json()["errors"][0]["field"] == "query.limit"
-    assert client.get("/v1/jobs?status=queued&type=hash", headers=tenant.headers()).get_json()["data"][0]["type"] == "hash"
+    assert (
+        client.get("/v1/jobs?cursor=garbage", headers=tenant.headers()).get_json()["errors"][0][
+            "field"
+        ]
+        == "query.cursor"
+    )
+    assert (
+        client.get("/v1/jobs?limit=101", headers=tenant.headers()).get_json()["errors"][0]["field"]
+        == "query.limit"
+    )
+    assert (
+        client.get("/v1/jobs?status=queued&type=hash", headers=tenant.headers()).get_json()["data"][
+            0
+        ]["type"]
+        == "hash"
+    )
 
 
-def test_job_types_lists_builtins_with_json_schemas(client: FlaskClient, tenant: TenantKeys) -> None:
+def test_job_types_lists_builtins_with_json_schemas(
+    client: FlaskClient, tenant: TenantKeys
+) -> None:
     data = client.get("/v1/job-types", headers=tenant.headers("reader")).get_json()["data"]
     by_name = {t["name"]: t for t in data}
     assert set(by_name) >= {"echo", "sleep", "fail", "hash"}
