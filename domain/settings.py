@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VAR_DIR = Path(os.environ.get("HOPPER_VAR_DIR", "var"))
-
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed."""
@@ -116,7 +114,7 @@ class Settings:
     publish_timeout_seconds: float = 0.5
     log_format: str = "auto"
     log_level: str = "INFO"
-    var_dir: Path = field(default=VAR_DIR)
+    var_dir: Path = field(default=Path("var"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

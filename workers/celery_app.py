@@ -62,12 +62,13 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         return {"confirm_publish": True, "connect_timeout": settings.publish_timeout_seconds}
     if scheme == "filesystem":
         folder = (settings.var_dir / "broker").absolute()
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             "polling_interval": 0.1,
         }

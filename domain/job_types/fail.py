@@ -32,8 +32,7 @@ def run(payload: dict, ctx: JobContext) -> dict:
 JOB_TYPE = JobType(
     name="fail",
     description=(
-        "Fails with the message on its first `times` attempts (always, if omitted), "
-        "then succeeds."
+        "Fails with the message on its first `times` attempts (always, if omitted), then succeeds."
     ),
     queue=queues.DEFAULT,
     payload_schema=FailPayload,
