@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import auth, hygiene, problems
+from api.openapi import HopperApi
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import blp as jobs_blp
 from api.meta.routes import blp as meta_blp
@@ -34,8 +34,8 @@ def create_app(container: Any) -> Flask:
         MAX_CONTENT_LENGTH=container.settings.max_batch_body_bytes,
     )
     app.extensions["hopper"] = container
-    api = Api(app)
-    api.ERROR_SCHEMA = problems.ProblemSchema
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schema's order
+    api = HopperApi(app)
     for blueprint in (jobs_blp, job_types_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(meta_blp)

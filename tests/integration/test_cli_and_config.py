@@ -87,7 +87,9 @@ def test_migrations_go_down_and_up_again_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_a_database_outage_is_503_not_500() -> None:
-    dead = Settings.from_env(real_env(DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    dead = Settings.from_env(
+        real_env(DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none")
+    )
     app = create_app(bootstrap(dead))
     client = app.test_client()
     key = "hop_" + "a" * 40
