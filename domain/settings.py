@@ -8,6 +8,7 @@ turns that into one clear line and a non-zero exit.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -52,8 +53,8 @@ def _port(value: str) -> int:
 
 def _positive_float(value: str) -> float:
     number = float(value)
-    if not number > 0:
-        raise ValueError("expected a number above 0")
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError("expected a finite number above 0")
     return number
 
 

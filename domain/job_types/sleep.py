@@ -6,13 +6,12 @@ import marshmallow as ma
 
 from domain import queues
 from domain.context import JobCanceled, JobContext
+from domain.job_types.fields import JsonNumber
 from domain.job_types.registry import JobType
 
 
 class SleepPayload(ma.Schema):
-    seconds = ma.fields.Float(
-        required=True, allow_nan=False, validate=ma.validate.Range(min=0, max=3600)
-    )
+    seconds = JsonNumber(required=True, validate=ma.validate.Range(min=0, max=3600))
 
 
 class SleepResult(ma.Schema):

@@ -88,6 +88,8 @@ class Job(Base):
     result: Mapped[Any | None] = mapped_column(Document, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(Document, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts ever started: attempt numbers run on across manual retries, which reset `attempts`.
+    attempts_total: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     meta: Mapped[dict[str, str]] = mapped_column("metadata", Document)
@@ -122,13 +124,14 @@ class Job(Base):
             raise IllegalTransition(f"job {self.id} is not due until {self.run_at.isoformat()}")
         self.status = JobStatus.RUNNING
         self.attempts += 1
+        self.attempts_total += 1
         self.started_at = self.started_at or now
         self.current_attempt_id = attempt_id
         self.lease_expires_at = now + lease
         return Attempt(
             id=attempt_id,
             job_id=self.id,
-            number=self.attempts,
+            number=self.attempts_total,
             status=AttemptStatus.RUNNING,
             started_at=now,
             worker=worker,

@@ -143,7 +143,7 @@ class ExecutionService:
 
     def _result_problem(self, claim: Claim, result: Any) -> str | None:
         try:
-            size = len(json.dumps(result, allow_nan=False).encode())
+            size = len(json.dumps(result, allow_nan=False, ensure_ascii=False).encode())
         except (TypeError, ValueError) as exc:
             return f"the result is not JSON: {exc}"
         if size > MAX_RESULT_BYTES:

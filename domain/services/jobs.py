@@ -125,6 +125,7 @@ class JobService:
             priority=command.priority or Priority.NORMAL,
             payload=command.payload,
             attempts=0,
+            attempts_total=0,
             max_attempts=command.max_attempts or job_type.default_max_attempts,
             timeout_seconds=command.timeout_seconds or job_type.default_timeout_seconds,
             meta=dict(command.metadata),

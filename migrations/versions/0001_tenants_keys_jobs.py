@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("result", Document, nullable=True),
         sa.Column("error", Document, nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts_total", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("timeout_seconds", sa.Integer(), nullable=False),
         sa.Column("metadata", Document, nullable=False),
