@@ -8,10 +8,10 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import auth, hygiene, problems
-from api.openapi import HopperApi
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import blp as jobs_blp
 from api.meta.routes import blp as meta_blp
+from api.openapi import HopperApi
 
 API_VERSION = "1.0.0"
 
