@@ -12,6 +12,7 @@ from api.problems import problem
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 BATCH_ENDPOINTS = frozenset({"jobs.JobBatch"})
+DRAIN_LIMIT = 32 * 1024 * 1024
 
 
 def assign_request_id() -> None:
@@ -32,11 +33,30 @@ def check_body() -> Any:
     request.max_content_length = limit
     length = request.content_length
     if length is not None and length > limit:
-        return problem(413, f"The body is over the {limit} byte limit for this route.")
+        _drain(length)
+        return problem(
+            413,
+            f"The body is over the {limit} byte limit for this route.",
+            headers={"Connection": "close"},
+        )
     has_body = bool(length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
     if has_body and request.method in ("POST", "PUT", "PATCH") and not request.is_json:
         return problem(415, "Send the body as application/json.")
     return None
+
+
+def _drain(length: int) -> None:
+    """Read and drop a moderately oversized body, so that the client, still sending it, gets the
+    413 rather than a reset connection. A huge one is not read: the connection is closed."""
+    if length > DRAIN_LIMIT:
+        return
+    stream = request.environ["wsgi.input"]
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def finish(response: Response) -> Response:
