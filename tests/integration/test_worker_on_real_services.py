@@ -51,7 +51,9 @@ def test_a_published_command_is_persistent_prioritised_and_carries_ids_only(
         assert found.properties["application_headers"]["task"] == "hopper.run_job"
         assert found.properties["application_headers"]["eta"] is None
         # Re-declaring a durable queue succeeds only with the arguments it already has.
-        channel.queue_declare("default", durable=True, arguments={"x-max-priority": 9})
+        channel.queue_declare(
+            "default", durable=True, auto_delete=False, arguments={"x-max-priority": 9}
+        )
 
 
 def test_of_many_racing_claims_exactly_one_wins(container: Container, tenant: TenantKeys) -> None:
