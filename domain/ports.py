@@ -3,6 +3,7 @@ implementations (``workers.publisher``); tests plug in the fakes in ``domain.fak
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +20,9 @@ class RunJob:
     queue: str
     priority: str
     request_id: str | None = None
+    # A backstop for a handler that neither stops when asked nor lets its worker stop it: the
+    # broker's pool kills the process this many seconds after the run starts.
+    hard_time_limit: float | None = None
 
 
 class Publisher(Protocol):
@@ -27,7 +31,13 @@ class Publisher(Protocol):
         ...
 
 
+class Watch(Protocol):
+    def wait(self, timeout: float) -> None:
+        """Return when the watched job may have finished, or after ``timeout`` seconds."""
+        ...
+
+
 class JobWaiter(Protocol):
-    def wait_finished(self, job_id: str, timeout: float) -> None:
-        """Return when the job may have finished, or after ``timeout`` seconds."""
+    def watch(self, job_id: str) -> AbstractContextManager[Watch | None]:
+        """Watch a job for its end; None when no more waits can be held right now."""
         ...

@@ -93,6 +93,17 @@ class JobRepository:
     def mark_unpublished(self, job_ids: list[str]) -> None:
         self.session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=None))
 
+    def ownership(self, job_id: str, attempt_id: str) -> tuple[bool, bool]:
+        """(the attempt still owns the running job, cancellation requested): one PK lookup."""
+        row = self.session.execute(
+            select(Job.current_attempt_id, Job.status, Job.cancel_requested).where(Job.id == job_id)
+        ).first()
+        if row is None:
+            return False, False
+        return row.current_attempt_id == attempt_id and row.status == "running", bool(
+            row.cancel_requested
+        )
+
     def renew_lease(self, job_id: str, attempt_id: str, until: datetime) -> tuple[bool, bool]:
         """Extend a running attempt's lease. Returns (still owned, cancel requested).
 

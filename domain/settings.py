@@ -97,7 +97,7 @@ class Settings:
     embedded: bool
     host: str = "127.0.0.1"
     port: int = 8000
-    web_threads: int = 8
+    web_threads: int = 16
     web_processes: int = 2
     encryption_keys: tuple[str, ...] = ()
     outbound_allow_private: bool = False
@@ -112,7 +112,10 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 10 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
-    publish_timeout_seconds: float = 0.5
+    publish_timeout_seconds: float = 0.25
+    republish_after_seconds: float = 60.0
+    stop_grace_seconds: float = 3.0
+    retention_jobs_days: float = 30.0
     log_format: str = "auto"
     log_level: str = "INFO"
     var_dir: Path = field(default=Path("var"))
@@ -138,7 +141,7 @@ class Settings:
             embedded=embedded,
             host=reader.get("HOST", str, "127.0.0.1"),
             port=reader.get("PORT", _port, 8000),
-            web_threads=reader.get("HOPPER_WEB_THREADS", _positive_int, 8),
+            web_threads=reader.get("HOPPER_WEB_THREADS", _positive_int, 16),
             web_processes=reader.get("HOPPER_WEB_PROCESSES", _positive_int, 2),
             encryption_keys=reader.get("HOPPER_ENCRYPTION_KEYS", _words, ()),
             outbound_allow_private=reader.get("HOPPER_OUTBOUND_ALLOW_PRIVATE", _boolean, embedded),
@@ -160,8 +163,13 @@ class Settings:
             ),
             cors_origins=reader.get("HOPPER_CORS_ORIGINS", _words, ()),
             publish_timeout_seconds=reader.get(
-                "HOPPER_PUBLISH_TIMEOUT_SECONDS", _positive_float, 0.5
+                "HOPPER_PUBLISH_TIMEOUT_SECONDS", _positive_float, 0.25
             ),
+            republish_after_seconds=reader.get(
+                "HOPPER_REPUBLISH_AFTER_SECONDS", _positive_float, 60.0
+            ),
+            stop_grace_seconds=reader.get("HOPPER_STOP_GRACE_SECONDS", _positive_float, 3.0),
+            retention_jobs_days=reader.get("HOPPER_RETENTION_JOBS_DAYS", _positive_float, 30.0),
             log_format=reader.get("HOPPER_LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
             log_level=reader.get(
                 "HOPPER_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"

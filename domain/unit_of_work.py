@@ -9,15 +9,19 @@ from types import TracebackType
 from typing import Any
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import StorageUnavailable
+from domain.model import Job
 from domain.ports import Publisher, PublishFailed, RunJob
 from domain.repositories import JobRepository, KeyRepository, TenantRepository
 
 log = structlog.get_logger(__name__)
+
+# PostgreSQL channel on which a committed transaction announces the jobs it finished.
+FINISHED_CHANNEL = "hopper_job_finished"
 
 
 class UnitOfWork:
@@ -36,6 +40,8 @@ class UnitOfWork:
         self.jobs = JobRepository(self.session)
         self.tenants = TenantRepository(self.session)
         self.keys = KeyRepository(self.session)
+        self._finished: set[str] = set()
+        event.listen(self.session, "after_flush", self._note_finished)
         self._pending = []
         self._now = None
         return self
@@ -69,6 +75,8 @@ class UnitOfWork:
         self._pending.append(command)
 
     def commit(self) -> None:
+        self.session.flush()
+        self._announce_finished()
         self.session.commit()
         pending, self._pending = self._pending, []
         if pending:
@@ -77,6 +85,27 @@ class UnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self._pending = []
+        self._finished = set()
+
+    def _note_finished(self, session: Session, _context: object) -> None:
+        for obj in session.dirty:
+            if (
+                isinstance(obj, Job)
+                and obj.finished
+                and inspect(obj).attrs.status.history.has_changes()
+            ):
+                self._finished.add(obj.id)
+
+    def _announce_finished(self) -> None:
+        """NOTIFY is transactional: waiters hear of the end only if this commit happens."""
+        if not self._finished or self.session.get_bind().dialect.name != "postgresql":
+            return
+        for job_id in sorted(self._finished):
+            self.session.execute(
+                text("SELECT pg_notify(:channel, :job_id)"),
+                {"channel": FINISHED_CHANNEL, "job_id": job_id},
+            )
+        self._finished = set()
 
     def _publish(self, commands: list[RunJob]) -> None:
         try:

@@ -18,13 +18,7 @@ from domain.services.jobs import JobService
 from domain.services.scheduling import SchedulerService
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
-
-
-class NoWait:
-    """A waiter that does not wait (a long-poll then answers at once)."""
-
-    def wait_finished(self, job_id: str, timeout: float) -> None:
-        return None
+from hopper.notifications import PollingWaiter, PostgresListener
 
 
 @dataclass
@@ -42,7 +36,7 @@ class Container:
         self.jobs = JobService(self.uow, self.registry, self.waiter)
         self.access = AccessService(self.uow)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
-        self.scheduling = SchedulerService(self.uow)
+        self.scheduling = SchedulerService(self.uow, self.settings.republish_after_seconds)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher)
@@ -94,13 +88,20 @@ def bootstrap(
         from workers.celery_app import create_celery
         from workers.publisher import CeleryPublisher
 
-        celery = create_celery(settings)
-        publisher = CeleryPublisher(celery)
+        celery = create_celery(settings, publisher=True)
+        publisher = CeleryPublisher(celery, settings.publish_timeout_seconds)
     return Container(
         settings=settings,
         engine=engine or make_engine(settings, pool_size=pool_size),
         publisher=publisher,
         registry=build_registry(),
-        waiter=waiter or NoWait(),
+        waiter=waiter or _waiter(settings),
         celery=celery,
     )
+
+
+def _waiter(settings: Settings) -> JobWaiter:
+    capacity = max(1, settings.web_threads // 2)
+    if settings.is_postgres:
+        return PostgresListener(settings.database_url, capacity)
+    return PollingWaiter(capacity)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
 
 from domain import queues
 from domain.settings import ConfigError, Settings
-from hopper.bootstrap import Container, bootstrap
+from hopper.bootstrap import bootstrap
 from workers.celery_app import create_celery
-from workers.publisher import CeleryPublisher
+from workers.runner import JobRunner
 from workers.tasks import register_tasks
+
+EXIT_STUCK_HANDLER = 70
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
@@ -18,19 +21,27 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
     ]
     unknown = sorted(set(names) - set(queues.ALL_QUEUES))
     if unknown:
-        raise ConfigError(
-            "-Q", f"unknown queues {', '.join(unknown)}; known: {', '.join(queues.ALL_QUEUES)}"
-        )
+        known = ", ".join(queues.ALL_QUEUES)
+        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {known}")
     app = create_celery(settings)
-    holder: dict[str, Container] = {}
+    main_pid = os.getpid()
+    runners: dict[int, JobRunner] = {}
 
-    def container() -> Any:
-        # Built on first use in each pool process, after the fork.
-        if "c" not in holder:
-            holder["c"] = bootstrap(settings, publisher=CeleryPublisher(app), pool_size=2)
-        return holder["c"]
+    def runner() -> JobRunner:
+        # Built on first use in each pool process, after the fork: its own engine and sockets.
+        pid = os.getpid()
+        if pid not in runners:
+            wiring = bootstrap(settings, pool_size=2)
+            in_pool_process = pid != main_pid
+            runners[pid] = JobRunner(
+                wiring.execution,
+                wiring.registry,
+                grace_seconds=settings.stop_grace_seconds,
+                end_process=_end_process if in_pool_process else None,
+            )
+        return runners[pid]
 
-    register_tasks(app, container)
+    register_tasks(app, runner)
     argv = [
         "worker",
         "-Q",
@@ -46,3 +57,9 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
         argv += ["-c", str(concurrency)]
     app.worker_main(argv)
     return 0
+
+
+def _end_process() -> None:
+    """A handler would not stop: its attempt is recorded; end the pool process that runs it."""
+    sys.stderr.flush()
+    os._exit(EXIT_STUCK_HANDLER)

@@ -32,7 +32,9 @@ def declared_queues(names: tuple[str, ...] = queues.ALL_QUEUES) -> list[Queue]:
     ]
 
 
-def create_celery(settings: Settings) -> Celery:
+def create_celery(settings: Settings, *, publisher: bool = False) -> Celery:
+    """The app for a worker, or (``publisher``) for a process that only publishes: the API and
+    the scheduler, whose every socket operation is bounded by the publish timeout."""
     app = Celery("hopper", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_queues=declared_queues(),
@@ -50,16 +52,20 @@ def create_celery(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
         broker_connection_timeout=settings.publish_timeout_seconds,
         broker_connection_retry_on_startup=True,
-        broker_transport_options=_transport_options(settings),
+        broker_transport_options=_transport_options(settings, publisher),
         broker_pool_limit=10,
     )
     return app
 
 
-def _transport_options(settings: Settings) -> dict[str, Any]:
+def _transport_options(settings: Settings, publisher: bool) -> dict[str, Any]:
     scheme = settings.broker_url.split("://", 1)[0]
     if scheme in ("amqp", "pyamqp"):
-        return {"confirm_publish": True, "connect_timeout": settings.publish_timeout_seconds}
+        options: dict[str, Any] = {"confirm_publish": True}
+        if publisher:
+            timeout = settings.publish_timeout_seconds
+            options.update(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
+        return options
     if scheme == "filesystem":
         folder = (settings.var_dir / "broker").absolute()
         for sub in ("queue", "processed", "control"):

@@ -1,6 +1,15 @@
-"""The real ``Publisher``: run-job commands onto RabbitMQ (or the embedded broker)."""
+"""The real ``Publisher``: run-job commands onto RabbitMQ (or the embedded broker).
+
+A publish is bounded in time and never retried here: connecting, writing and waiting for the
+broker's confirm each give up after ``HOPPER_PUBLISH_TIMEOUT_SECONDS``. A broker that is down, or
+that accepts connections and swallows packets, costs the caller that long and no longer; the jobs
+are committed already and the scheduler publishes them once the broker answers again.
+"""
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 import structlog
 from celery import Celery
@@ -12,23 +21,58 @@ log = structlog.get_logger(__name__)
 
 
 class CeleryPublisher:
-    def __init__(self, app: Celery) -> None:
+    """One broker connection per process, shared under a lock (kombu connections are not
+    thread-safe), dropped and remade after any failure."""
+
+    def __init__(self, app: Celery, timeout: float) -> None:
         self._app = app
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._producer: Any = None
 
     def publish(self, commands: list[RunJob]) -> None:
-        try:
-            with self._app.producer_or_acquire() as producer:
+        with self._lock:
+            try:
+                producer = self._ready_producer()
                 for command in commands:
-                    self._app.send_task(
-                        queues.RUN_JOB_TASK,
-                        args=[command.job_id],
-                        kwargs={"request_id": command.request_id},
-                        queue=command.queue,
-                        routing_key=command.queue,
-                        priority=queues.PRIORITY_VALUES[command.priority],
-                        producer=producer,
-                        retry=False,
-                    )
-        except Exception as exc:
-            # Whatever the broker did, the jobs are committed: the scheduler publishes them later.
-            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+                    self._send(producer, command)
+            except Exception as exc:
+                # Whatever the broker did, the jobs are committed: the scheduler publishes them.
+                self._discard()
+                raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+    def _send(self, producer: Any, command: RunJob) -> None:
+        self._app.send_task(
+            queues.RUN_JOB_TASK,
+            args=[command.job_id],
+            kwargs={"request_id": command.request_id},
+            queue=command.queue,
+            routing_key=command.queue,
+            priority=queues.PRIORITY_VALUES[command.priority],
+            time_limit=command.hard_time_limit,
+            producer=producer,
+            retry=False,
+            timeout=self._timeout,
+            confirm_timeout=self._timeout,
+        )
+
+    def _ready_producer(self) -> Any:
+        if self._producer is None:
+            connection = self._app.connection_for_write()
+            connection.ensure_connection(max_retries=1, timeout=self._timeout)
+            self._connection = connection
+            self._producer = self._app.amqp.Producer(connection)
+        return self._producer
+
+    def _discard(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.collect()  # drop the socket without a closing handshake
+            except Exception as exc:  # a broken connection may fail to close; it is gone anyway
+                log.debug("broker_connection_discard_failed", error=str(exc))

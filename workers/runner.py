@@ -1,20 +1,19 @@
-"""Runs one job in a worker process: claim, run the handler under a heartbeat, record the end."""
+"""Runs one job in a worker process: claim, run the handler under a watchdog, record the end."""
 
 from __future__ import annotations
 
 import os
 import socket
-import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from domain.context import CancellationToken, JobCanceled, JobContext
-from domain.errors import DomainError
 from domain.job_types import Registry
 from domain.model.job import ErrorType
 from domain.services.execution import Claim, ExecutionService
+from workers.watchdog import Watchdog
 
 log = structlog.get_logger(__name__)
 
@@ -23,48 +22,22 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Heartbeat(threading.Thread):
-    """Renews the lease every third of its length while the handler runs, and passes on a
-    cancellation request or the deadline to the handler's token."""
-
-    def __init__(self, execution: ExecutionService, claim: Claim, token: CancellationToken) -> None:
-        super().__init__(name=f"heartbeat-{claim.job_id}", daemon=True)
-        self._execution = execution
-        self._claim = claim
-        self._token = token
-        self._stopped = threading.Event()
-        self._interval = execution.lease.total_seconds() / 3
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._interval_now()):
-            if self._deadline_passed():
-                self._token.cancel("timeout")
-                continue
-            try:
-                owned, cancel = self._execution.renew(self._claim)
-            except DomainError as exc:  # the database is away: the lease may lapse, that is fine
-                log.warning("lease_renewal_failed", job_id=self._claim.job_id, error=str(exc))
-                continue
-            if not owned:
-                self._token.cancel("lease_lost")
-            elif cancel:
-                self._token.cancel("canceled")
-
-    def _interval_now(self) -> float:
-        # Wake in time for the deadline too, so a timeout is noticed within a second.
-        return min(self._interval, 1.0)
-
-    def _deadline_passed(self) -> bool:
-        return datetime.now(UTC) >= self._claim.deadline
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-
 class JobRunner:
-    def __init__(self, execution: ExecutionService, registry: Registry) -> None:
+    """``end_process``, when given, ends this process after a handler that would not stop has
+    had its attempt recorded (in a pool process; the pool replaces it). Without it the handler
+    is left to finish in the background and whatever it writes is refused."""
+
+    def __init__(
+        self,
+        execution: ExecutionService,
+        registry: Registry,
+        grace_seconds: float = 3.0,
+        end_process: Callable[[], None] | None = None,
+    ) -> None:
         self._execution = execution
         self._registry = registry
+        self._grace = grace_seconds
+        self._end_process = end_process
 
     def run(self, job_id: str) -> None:
         claim = self._execution.claim(job_id, worker_name())
@@ -73,12 +46,14 @@ class JobRunner:
         log.info("job_started", job_id=job_id, attempt=claim.attempt, job_type=claim.type)
         token = CancellationToken()
         context = JobContext(claim.job_id, claim.attempt, claim.deadline, token)
-        heartbeat = Heartbeat(self._execution, claim, token)
-        heartbeat.start()
+        watchdog = Watchdog(
+            self._execution, claim, token, self._grace, lambda: self._give_up(claim, token)
+        )
+        watchdog.start()
         try:
             outcome = self._call(claim, context)
         finally:
-            heartbeat.stop()
+            watchdog.stop()
         self._record(claim, token, outcome)
 
     def _call(self, claim: Claim, context: JobContext) -> tuple[str, Any]:
@@ -95,12 +70,19 @@ class JobRunner:
         kind, value = outcome
         if token.reason == "timeout":
             self._execution.fail(claim, ErrorType.TIMEOUT, f"ran past {claim.timeout_seconds} s")
+        elif token.reason == "canceled" and kind != "ok":
+            self._execution.canceled(claim)
+        elif token.reason == "lease_lost":
+            log.warning("run_abandoned", job_id=claim.job_id, reason=token.reason)
         elif kind == "ok":
             self._execution.succeed(claim, value)
-        elif kind == "stopped" and token.reason == "canceled":
-            self._execution.canceled(claim)
-        elif kind == "stopped":
-            log.warning("run_abandoned", job_id=claim.job_id, reason=token.reason)
         else:
             self._execution.fail(claim, ErrorType.HANDLER_ERROR, value)
         log.info("job_attempt_ended", job_id=claim.job_id, attempt=claim.attempt, outcome=kind)
+
+    def _give_up(self, claim: Claim, token: CancellationToken) -> None:
+        """The handler did not stop within the grace: record its end as if it had."""
+        self._record(claim, token, ("stopped", None))
+        if self._end_process is not None:
+            log.warning("ending_pool_process", job_id=claim.job_id, pid=os.getpid())
+            self._end_process()

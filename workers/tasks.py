@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 from celery import Celery
@@ -12,11 +11,10 @@ from domain import queues
 from workers.runner import JobRunner
 
 
-def register_tasks(app: Celery, container: Callable[[], Any]) -> None:
-    """``container`` gives this process's wiring; it is built after the pool forks."""
+def register_tasks(app: Celery, runner: Callable[[], JobRunner]) -> None:
+    """``runner`` gives this process's job runner; it is built after the pool forks."""
 
     @app.task(name=queues.RUN_JOB_TASK, ignore_result=True, acks_late=False)
     def run_job(job_id: str, request_id: str | None = None) -> None:
         with structlog.contextvars.bound_contextvars(job_id=job_id, request_id=request_id):
-            wiring = container()
-            JobRunner(wiring.execution, wiring.registry).run(job_id)
+            runner().run(job_id)

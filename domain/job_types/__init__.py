@@ -4,7 +4,7 @@ Adding a type: write a module beside these with a payload schema, a result schem
 build a ``JobType`` in it, and register it in ``build_registry`` below (one line).
 """
 
-from domain.job_types import echo, fail, hashing, sleep
+from domain.job_types import echo, fail, hashing, sleep, stubborn
 from domain.job_types.registry import JobType, Registry
 
 
@@ -14,6 +14,7 @@ def build_registry() -> Registry:
     registry.register(sleep.JOB_TYPE)
     registry.register(fail.JOB_TYPE)
     registry.register(hashing.JOB_TYPE)
+    registry.register(stubborn.JOB_TYPE)
     return registry
 
 

@@ -80,6 +80,11 @@ class ExecutionService:
                 request_id=job.request_id,
             )
 
+    def look(self, claim: Claim) -> tuple[bool, bool]:
+        """Without writing: (the claim still owns the job, cancellation requested)."""
+        with self._uow() as uow:
+            return uow.jobs.ownership(claim.job_id, claim.attempt_id)
+
     def renew(self, claim: Claim) -> tuple[bool, bool]:
         """Extend the claim's lease. Returns (still ours, cancellation requested)."""
         with self._uow() as uow:

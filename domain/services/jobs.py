@@ -3,6 +3,7 @@ caller's tenant."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -15,8 +16,9 @@ from domain.ids import new_id
 from domain.job_types import Registry
 from domain.model import Attempt, Job, JobStatus, Priority
 from domain.pagination import Page, decode_cursor, paginate
-from domain.ports import JobWaiter, RunJob
+from domain.ports import JobWaiter
 from domain.repositories import JobFilter
+from domain.services.dispatch import run_command
 from domain.services.validation import job_errors
 from domain.unit_of_work import UnitOfWork
 
@@ -49,17 +51,25 @@ class JobService:
             uow.add(*jobs)
             for job in jobs:
                 if job.published_at is not None:
-                    uow.publish_after_commit(_run_command(job))
+                    uow.publish_after_commit(run_command(job))
             uow.commit()
             return jobs
 
     def get(self, principal: Principal, job_id: str, wait: float = 0) -> Job:
-        """The job; with ``wait``, held until it finishes or ``wait`` seconds pass."""
-        with self._uow() as uow:
-            job = self._find(uow, principal, job_id)
-        if wait <= 0 or job.finished:
-            return job
-        self._waiter.wait_finished(job_id, wait)
+        """The job; with ``wait``, held until it finishes or ``wait`` seconds pass. The watch
+        starts before the first read, so an end between the two is not missed."""
+        if wait <= 0:
+            return self._read(principal, job_id)
+        deadline = time.monotonic() + wait
+        with self._waiter.watch(job_id) as watch:
+            while True:
+                job = self._read(principal, job_id)
+                remaining = deadline - time.monotonic()
+                if job.finished or remaining <= 0 or watch is None:
+                    return job
+                watch.wait(remaining)
+
+    def _read(self, principal: Principal, job_id: str) -> Job:
         with self._uow() as uow:
             return self._find(uow, principal, job_id)
 
@@ -96,7 +106,7 @@ class JobService:
                 job = self._find(uow, principal, job_id)
                 move(job, uow.now())
                 if job.status == JobStatus.QUEUED and job.published_at is not None:
-                    uow.publish_after_commit(_run_command(job))
+                    uow.publish_after_commit(run_command(job))
                 try:
                     uow.commit()
                 except StaleDataError:
@@ -135,7 +145,3 @@ class JobService:
             published_at=now if due else None,
             request_id=request_id,
         )
-
-
-def _run_command(job: Job) -> RunJob:
-    return RunJob(job_id=job.id, queue=job.queue, priority=job.priority, request_id=job.request_id)

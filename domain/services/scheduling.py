@@ -7,13 +7,13 @@ once without publishing or reclaiming the same job twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.model.job import ErrorType, job_error
-from domain.ports import RunJob
+from domain.services.dispatch import run_command
 from domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ class SchedulerService:
                 return 0
             uow.jobs.mark_published([job.id for job in due], now)
             for job in due:
-                uow.publish_after_commit(RunJob(job.id, job.queue, job.priority, job.request_id))
+                uow.publish_after_commit(run_command(job))
             uow.commit()
             return len(due)
 
@@ -48,7 +48,7 @@ class SchedulerService:
                 attempt = uow.jobs.attempt(job.current_attempt_id or "")
                 if attempt is None:
                     continue
-                error = job_error(ErrorType.WORKER_LOST, f"the lease of {attempt.worker} lapsed")
+                error = _lapse_error(job.timeout_seconds, attempt.started_at, now, attempt.worker)
                 job.fail_attempt(attempt, error, now, retry_at=now)
                 log.warning(
                     "lease_lapsed", job_id=job.id, attempt=attempt.number, worker=attempt.worker
@@ -58,3 +58,13 @@ class SchedulerService:
             except StaleDataError:
                 return 0  # a worker finished one of them meanwhile; the next pass sees the rest
             return len(lapsed)
+
+
+def _lapse_error(
+    timeout_seconds: int, started_at: datetime, now: datetime, worker: str | None
+) -> dict[str, str]:
+    """A lapsed lease past the run's deadline was a run stopped for its timeout (its process
+    ended before it could say so); before the deadline, the worker is simply gone."""
+    if started_at + timedelta(seconds=timeout_seconds) <= now:
+        return job_error(ErrorType.TIMEOUT, f"ran past {timeout_seconds} s")
+    return job_error(ErrorType.WORKER_LOST, f"the lease of {worker} lapsed")

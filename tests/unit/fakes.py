@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -399,17 +400,31 @@ class FakeKeyRepository:
 
 
 class FakeWaiter:
-    """A ``JobWaiter`` that returns at once, recording the call and running ``on_wait`` (a
-    stand-in for whatever happens to the job while a long-poll waits)."""
+    """A ``JobWaiter`` whose waits return at once, recording the call and running ``on_wait``
+    (a stand-in for whatever happens to the job while a long-poll waits). ``full`` plays a
+    process whose long-poll capacity is taken."""
 
     def __init__(self, on_wait: Callable[[str], None] | None = None) -> None:
         self.calls: list[tuple[str, float]] = []
+        self.watched: list[str] = []
         self.on_wait = on_wait
+        self.full = False
 
-    def wait_finished(self, job_id: str, timeout: float) -> None:
-        self.calls.append((job_id, timeout))
-        if self.on_wait is not None:
-            self.on_wait(job_id)
+    @contextmanager
+    def watch(self, job_id: str) -> Iterator[FakeWatch | None]:
+        self.watched.append(job_id)
+        yield None if self.full else FakeWatch(self, job_id)
+
+
+class FakeWatch:
+    def __init__(self, waiter: FakeWaiter, job_id: str) -> None:
+        self._waiter = waiter
+        self._job_id = job_id
+
+    def wait(self, timeout: float) -> None:
+        self._waiter.calls.append((self._job_id, timeout))
+        if self._waiter.on_wait is not None:
+            self._waiter.on_wait(self._job_id)
 
 
 def fake_settings(**overrides: Any) -> Settings:

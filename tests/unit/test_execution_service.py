@@ -478,7 +478,7 @@ def test_renew_of_a_run_that_lost_the_job_says_so(wiring: FakeWiring, alice: Pri
 def test_a_late_write_from_a_run_that_lost_its_lease_is_refused(
     wiring: FakeWiring, alice: Principal
 ) -> None:
-    job_id = submit_one(wiring, alice, echo())
+    job_id = submit_one(wiring, alice, echo(timeout_seconds=600))
     stale = claim_of(wiring, job_id, "dead:1")
     wiring.store.advance(31)
     assert wiring.scheduling.reclaim_lapsed() == 1
@@ -500,7 +500,7 @@ def test_a_late_write_from_a_run_that_lost_its_lease_is_refused(
 def test_a_late_write_does_not_touch_the_run_that_owns_the_job_now(
     wiring: FakeWiring, alice: Principal
 ) -> None:
-    job_id = submit_one(wiring, alice, echo())
+    job_id = submit_one(wiring, alice, echo(timeout_seconds=600))
     stale = claim_of(wiring, job_id, "dead:1")
     wiring.store.advance(31)
     wiring.scheduling.reclaim_lapsed()

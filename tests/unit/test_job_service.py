@@ -58,7 +58,7 @@ def test_submit_records_a_queued_job_with_the_types_defaults_and_publishes_it(
     assert stored.cancel_requested is False
     assert stored.published_at == now
     assert stored.request_id == "req-1"
-    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-1")]
+    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-1", 60)]
 
 
 def test_submit_honours_the_options(wiring: FakeWiring, alice: Principal) -> None:
@@ -73,7 +73,7 @@ def test_submit_honours_the_options(wiring: FakeWiring, alice: Principal) -> Non
     assert stored.max_attempts == 7
     assert stored.timeout_seconds == 5
     assert stored.meta == {"team": "core"}
-    assert wiring.publisher.published == [RunJob(job.id, "long", "high", None)]
+    assert wiring.publisher.published == [RunJob(job.id, "long", "high", None, 35)]
 
 
 def test_submit_copies_the_metadata(wiring: FakeWiring, alice: Principal) -> None:
@@ -147,8 +147,8 @@ def test_a_valid_batch_is_recorded_in_order_in_one_commit(
     assert wiring.store.commits == 1
     assert set(wiring.store.jobs) == {j.id for j in jobs}
     assert wiring.publisher.published == [
-        RunJob(jobs[0].id, "default", "normal", "req-9"),
-        RunJob(jobs[2].id, "default", "low", "req-9"),
+        RunJob(jobs[0].id, "default", "normal", "req-9", 60),
+        RunJob(jobs[2].id, "default", "low", "req-9", 60),
     ]
 
 
@@ -243,9 +243,28 @@ def test_get_with_wait_waits_then_reads_the_job_again(wiring: FakeWiring, alice:
 
     found = wiring.jobs.get(alice, job.id, wait=7)
 
-    assert wiring.waiter.calls == [(job.id, 7)]
+    ((waited_on, timeout),) = wiring.waiter.calls
+    assert waited_on == job.id
+    assert 6 < timeout <= 7
     assert found.status == "succeeded"
     assert found.result == {"message": "done"}
+
+
+def test_a_long_poll_past_capacity_answers_at_once(wiring: FakeWiring, alice: Principal) -> None:
+    (job,) = wiring.jobs.submit(alice, [echo()])
+    wiring.waiter.full = True
+
+    assert wiring.jobs.get(alice, job.id, wait=30).status == "queued"
+    assert wiring.waiter.calls == []
+
+
+def test_a_long_poll_that_times_out_answers_with_the_job_as_it_stands(
+    wiring: FakeWiring, alice: Principal
+) -> None:
+    (job,) = wiring.jobs.submit(alice, [echo()])
+    found = wiring.jobs.get(alice, job.id, wait=0.01)
+    assert found.status == "queued"
+    assert wiring.waiter.watched == [job.id]
 
 
 def test_attempts_are_listed_oldest_first(wiring: FakeWiring, alice: Principal) -> None:
@@ -417,7 +436,7 @@ def test_retry_of_a_failed_job_queues_it_again_and_publishes_it(
     assert stored.cancel_requested is False
     assert stored.run_at == now
     assert stored.published_at == now
-    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-r")]
+    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-r", 60)]
     # the attempt history stays
     assert [a.status for a in wiring.jobs.attempts(alice, job.id)] == ["failed"]
 

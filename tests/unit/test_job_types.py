@@ -299,7 +299,7 @@ def _custom_type(name: str, queue: str = "default", **overrides: Any) -> JobType
 
 
 def test_built_in_types_their_queues_and_defaults() -> None:
-    assert [t.name for t in REGISTRY] == ["echo", "fail", "hash", "sleep"]
+    assert [t.name for t in REGISTRY] == ["echo", "fail", "hash", "sleep", "stubborn"]
     assert ECHO.queue == queues.DEFAULT
     assert FAIL.queue == queues.DEFAULT
     assert HASH.queue == queues.DEFAULT

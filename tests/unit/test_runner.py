@@ -236,8 +236,8 @@ def test_a_handler_that_finishes_despite_a_cancel_request_succeeds(alice: Princi
         wiring.jobs.cancel(alice, ctx.job_id)
         return {"done": True}
 
-    wiring.registry.register(custom_type("stubborn", handler))
-    job_id = submit_one(wiring, alice, SubmitJob(type="stubborn"))
+    wiring.registry.register(custom_type("deaf", handler))
+    job_id = submit_one(wiring, alice, SubmitJob(type="deaf"))
 
     runner_of(wiring).run(job_id)
 

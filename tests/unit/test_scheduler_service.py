@@ -41,7 +41,7 @@ def test_publish_due_publishes_a_job_that_became_due_and_marks_it(
     now = wiring.store.advance(60)
     assert wiring.scheduling.publish_due() == 1
 
-    assert wiring.publisher.published == [RunJob(job_id, "long", "high", "r-1")]
+    assert wiring.publisher.published == [RunJob(job_id, "long", "high", "r-1", 3730)]
     assert wiring.store.job(job_id).published_at == now
     assert wiring.store.job(job_id).status == "queued"
 
@@ -151,7 +151,7 @@ def test_publish_due_when_the_broker_is_down_leaves_the_job_for_the_next_pass(
 def test_reclaim_ends_a_lapsed_attempt_as_worker_lost_and_queues_the_job(
     wiring: FakeWiring, alice: Principal
 ) -> None:
-    job_id = submit_one(wiring, alice, echo(max_attempts=3))
+    job_id = submit_one(wiring, alice, echo(max_attempts=3, timeout_seconds=600))
     claim = wiring.execution.claim(job_id, "dead-host:99")
     assert claim is not None
     now = wiring.store.advance(31)
@@ -210,7 +210,7 @@ def test_a_lease_exactly_at_its_end_is_not_lapsed(wiring: FakeWiring, alice: Pri
 def test_reclaim_on_the_last_attempt_fails_the_job_as_worker_lost(
     wiring: FakeWiring, alice: Principal
 ) -> None:
-    job_id = submit_one(wiring, alice, echo(max_attempts=1))
+    job_id = submit_one(wiring, alice, echo(max_attempts=1, timeout_seconds=600))
     assert wiring.execution.claim(job_id, "gone:1") is not None
     wiring.store.advance(60)
 
@@ -282,3 +282,17 @@ def test_a_stale_data_error_in_reclaim_is_absorbed(wiring: FakeWiring, alice: Pr
     assert wiring.scheduling.reclaim_lapsed() == 0
     assert wiring.store.job(job_id).status == "running"
     assert wiring.scheduling.reclaim_lapsed() == 1
+
+
+def test_a_lease_that_lapses_past_the_runs_deadline_ends_it_as_a_timeout(
+    wiring: FakeWiring, alice: Principal
+) -> None:
+    job_id = submit_one(wiring, alice, echo(max_attempts=1, timeout_seconds=20))
+    assert wiring.execution.claim(job_id, "stuck:1") is not None
+    wiring.store.advance(31)  # the lease (30 s) lapsed after the deadline (20 s)
+
+    assert wiring.scheduling.reclaim_lapsed() == 1
+
+    job = wiring.store.job(job_id)
+    assert job.status == "failed"
+    assert job.error == {"type": "timeout", "message": "ran past 20 s"}
