@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, Job, Tenant
@@ -85,6 +85,21 @@ class JobRepository:
             .with_for_update(skip_locked=True)
         )
         return self.session.scalars(query).all()
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` jobs that finished before ``before`` (ix_jobs_finished); their
+        attempts go with them (ON DELETE CASCADE)."""
+        oldest = (
+            select(Job.id)
+            .where(Job.status.in_(("succeeded", "failed", "canceled")), Job.finished_at < before)
+            .order_by(Job.finished_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(self.session.scalars(oldest))
+        if ids:
+            self.session.execute(delete(Job).where(Job.id.in_(ids)))
+        return len(ids)
 
     def mark_published(self, job_ids: list[str], now: datetime) -> None:
         # A plain UPDATE: publishing is not a state change and must not race a claim.

@@ -36,7 +36,9 @@ class Container:
         self.jobs = JobService(self.uow, self.registry, self.waiter)
         self.access = AccessService(self.uow)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
-        self.scheduling = SchedulerService(self.uow, self.settings.republish_after_seconds)
+        self.scheduling = SchedulerService(
+            self.uow, self.settings.republish_after_seconds, self.settings.retention_jobs_days
+        )
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import FrameType
 
 import structlog
@@ -16,6 +17,7 @@ from domain.services.scheduling import SchedulerService
 log = structlog.get_logger(__name__)
 
 IDLE_PAUSE = 0.25
+PURGE_EVERY = 60.0
 ERROR_PAUSE = 2.0
 
 
@@ -23,6 +25,7 @@ class SchedulerLoop:
     def __init__(self, scheduling: SchedulerService) -> None:
         self._scheduling = scheduling
         self.stopping = threading.Event()
+        self._next_purge = 0.0
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
@@ -37,13 +40,23 @@ class SchedulerLoop:
         try:
             published = self._scheduling.publish_due()
             reclaimed = self._scheduling.reclaim_lapsed()
+            purged = self._purge_now_and_then()
         except DomainError as exc:
             log.warning("scheduler_pass_failed", error=str(exc))
             return ERROR_PAUSE
-        if published or reclaimed:
-            log.info("scheduler_pass", published=published, reclaimed=reclaimed)
+        if published or reclaimed or purged:
+            log.info("scheduler_pass", published=published, reclaimed=reclaimed, purged=purged)
             return 0.0
         return IDLE_PAUSE
+
+    def _purge_now_and_then(self) -> int:
+        """A batch per pass while there is a backlog; otherwise look once a minute."""
+        if time.monotonic() < self._next_purge:
+            return 0
+        purged = self._scheduling.purge()
+        if not purged:
+            self._next_purge = time.monotonic() + PURGE_EVERY
+        return purged
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler_stopping", signal=signum)

@@ -21,10 +21,14 @@ log = structlog.get_logger(__name__)
 
 class SchedulerService:
     def __init__(
-        self, uow: Callable[[], UnitOfWork], republish_after_seconds: float = 60.0
+        self,
+        uow: Callable[[], UnitOfWork],
+        republish_after_seconds: float = 60.0,
+        retention_jobs_days: float = 30.0,
     ) -> None:
         self._uow = uow
         self._republish_after = timedelta(seconds=republish_after_seconds)
+        self._keep_jobs = timedelta(days=retention_jobs_days)
 
     def publish_due(self, limit: int = 500) -> int:
         """Publish queued jobs that are due and whose last publish is missing or stale."""
@@ -58,6 +62,13 @@ class SchedulerService:
             except StaleDataError:
                 return 0  # a worker finished one of them meanwhile; the next pass sees the rest
             return len(lapsed)
+
+    def purge(self, batch: int = 500) -> int:
+        """Delete one small batch of what is past retention; returns how many rows went."""
+        with self._uow() as uow:
+            deleted = uow.jobs.purge_finished(uow.now() - self._keep_jobs, batch)
+            uow.commit()
+            return deleted
 
 
 def _lapse_error(
