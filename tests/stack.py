@@ -79,21 +79,26 @@ class Stack:
         self.processes: list[Process] = []
         self.http = requests.Session()
 
-    def start(self, name: str, *args: str) -> Process:
-        process = Process(f"{name}-{len(self.processes)}", [HOPPER, *args], self.env, self.log_dir)
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Process:
+        process = Process(
+            f"{name}-{len(self.processes)}",
+            [HOPPER, *args],
+            {**self.env, **(env or {})},
+            self.log_dir,
+        )
         self.processes.append(process)
         return process
 
-    def web(self) -> Process:
-        process = self.start("web", "serve")
+    def web(self, env: dict[str, str] | None = None) -> Process:
+        process = self.start("web", "serve", env=env)
         wait_until(lambda: self._ready(), 30, "the API to answer /readyz", process)
         return process
 
     def worker(self, queues: str = "default,long", concurrency: int = 2) -> Process:
         return self.start("worker", "worker", "-Q", queues, "-c", str(concurrency))
 
-    def scheduler(self) -> Process:
-        return self.start("scheduler", "scheduler")
+    def scheduler(self, env: dict[str, str] | None = None) -> Process:
+        return self.start("scheduler", "scheduler", env=env)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(

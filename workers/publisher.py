@@ -9,6 +9,7 @@ are committed already and the scheduler publishes them once the broker answers a
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -22,25 +23,38 @@ log = structlog.get_logger(__name__)
 
 class CeleryPublisher:
     """One broker connection per process, shared under a lock (kombu connections are not
-    thread-safe), dropped and remade after any failure."""
+    thread-safe), dropped and remade after any failure.
 
-    def __init__(self, app: Celery, timeout: float) -> None:
+    After a failure the publisher rests for ``rest`` seconds, failing at once: while the broker
+    is away, one caller per rest pays the timeout rather than every caller. A caller that cannot
+    have the connection within the timeout does not wait for it either.
+    """
+
+    def __init__(self, app: Celery, timeout: float, rest: float = 1.0) -> None:
         self._app = app
         self._timeout = timeout
+        self._rest = rest
         self._lock = threading.Lock()
         self._connection: Any = None
         self._producer: Any = None
+        self._resting_until = 0.0
 
     def publish(self, commands: list[RunJob]) -> None:
-        with self._lock:
-            try:
-                producer = self._ready_producer()
-                for command in commands:
-                    self._send(producer, command)
-            except Exception as exc:
-                # Whatever the broker did, the jobs are committed: the scheduler publishes them.
-                self._discard()
-                raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        if time.monotonic() < self._resting_until:
+            raise PublishFailed("the broker failed a moment ago; the scheduler will publish")
+        if not self._lock.acquire(timeout=self._timeout):
+            raise PublishFailed("the broker connection is busy; the scheduler will publish")
+        try:
+            producer = self._ready_producer()
+            for command in commands:
+                self._send(producer, command)
+        except Exception as exc:
+            # Whatever the broker did, the jobs are committed: the scheduler publishes them.
+            self._discard()
+            self._resting_until = time.monotonic() + self._rest
+            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -64,7 +78,7 @@ class CeleryPublisher:
     def _ready_producer(self) -> Any:
         if self._producer is None:
             connection = self._app.connection_for_write()
-            connection.ensure_connection(max_retries=1, timeout=self._timeout)
+            connection.ensure_connection(max_retries=0, timeout=self._timeout)  # one try
             self._connection = connection
             self._producer = self._app.amqp.Producer(connection)
         return self._producer
