@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 from domain.settings import Settings
 
 
-def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 0) -> Engine:
     if settings.is_postgres:
         return create_engine(
             settings.database_url,

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import StorageUnavailable
@@ -55,7 +56,9 @@ class UnitOfWork:
         # close() rolls back whatever is uncommitted and leaves loaded objects readable.
         with contextlib.suppress(DBAPIError):
             self.session.close()
-        if isinstance(exc, OperationalError | StatementError) and _connection_problem(exc):
+        if isinstance(exc, PoolTimeout) or (
+            isinstance(exc, OperationalError | StatementError) and _connection_problem(exc)
+        ):
             raise StorageUnavailable("the database is unavailable") from exc
 
     def now(self) -> datetime:

@@ -91,7 +91,7 @@ def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     from hopper.bootstrap import bootstrap
     from workers.scheduler import SchedulerLoop
 
-    SchedulerLoop(bootstrap(settings, pool_size=2).scheduling).run_forever()
+    SchedulerLoop(bootstrap(settings, pool_size=1).scheduling).run_forever()
     return 0
 
 

@@ -94,8 +94,10 @@ class Stack:
         wait_until(lambda: self._ready(), 30, "the API to answer /readyz", process)
         return process
 
-    def worker(self, queues: str = "default,long", concurrency: int = 2) -> Process:
-        return self.start("worker", "worker", "-Q", queues, "-c", str(concurrency))
+    def worker(
+        self, queues: str = "default,long", concurrency: int = 2, env: dict[str, str] | None = None
+    ) -> Process:
+        return self.start("worker", "worker", "-Q", queues, "-c", str(concurrency), env=env)
 
     def scheduler(self, env: dict[str, str] | None = None) -> Process:
         return self.start("scheduler", "scheduler", env=env)

@@ -49,3 +49,27 @@ def test_a_database_outage_gives_503_and_the_api_recovers(stack: Stack) -> None:
         print(f"\n503 answers during the outage took at most {slowest_ms:.0f} ms")
     finally:
         proxy.close()
+
+
+def test_a_redis_outage_stops_neither_submission_nor_execution(stack: Stack) -> None:
+    proxy = Proxy(6379)
+    try:
+        gone = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+        proxy.set_mode(RESET)
+        stack.web(env=gone)
+        stack.worker(env=gone)
+        stack.scheduler(env=gone)
+        keys = stack.new_tenant()
+        ready = stack.request("GET", "/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["redis"].startswith("unavailable")
+        job = stack.request(
+            "POST",
+            "/v1/jobs",
+            keys["submitter"],
+            json={"type": "echo", "payload": {"message": "x"}},
+        )
+        assert job.status_code == 202
+        assert stack.wait_for_job(job.json()["id"], keys["reader"])["status"] == "succeeded"
+    finally:
+        proxy.close()
