@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -58,3 +59,7 @@ def test_two_schedulers_run_each_scheduled_job_exactly_once(stack: Stack, db: En
     assert all(row.first_start >= row.run_at for row in rows), "a job ran before its run_at"
     counts = [published_by(s) for s in schedulers]
     assert sum(counts) == 1000, f"published {counts}: a job was published twice or not at all"
+    for scheduler in schedulers:  # SIGTERM stops a scheduler cleanly
+        scheduler.popen.send_signal(signal.SIGTERM)
+        assert scheduler.popen.wait(10) == 0
+        assert "scheduler_stopped" in scheduler.output()
