@@ -12,6 +12,7 @@ from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import blp as jobs_blp
 from api.meta.routes import blp as meta_blp
 from api.openapi import HopperApi
+from api.webhooks.routes import blp as webhooks_blp
 
 API_VERSION = "1.0.0"
 
@@ -36,7 +37,7 @@ def create_app(container: Any) -> Flask:
     app.extensions["hopper"] = container
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schema's order
     api = HopperApi(app)
-    for blueprint in (jobs_blp, job_types_blp):
+    for blueprint in (jobs_blp, job_types_blp, webhooks_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(meta_blp)
     # validatorUrl None: the page must not call an outside validator service.

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from domain.ports import PublishFailed, RunJob
+from domain.ports import Command, PublishFailed
 
 
 class FakePublisher:
     def __init__(self) -> None:
-        self.published: list[RunJob] = []
+        self.published: list[Command] = []
         self.broken = False
 
-    def publish(self, commands: list[RunJob]) -> None:
+    def publish(self, commands: list[Command]) -> None:
         if self.broken:
             raise PublishFailed("the fake broker is down")
         self.published.extend(commands)

@@ -25,8 +25,31 @@ class RunJob:
     hard_time_limit: float | None = None
 
 
+@dataclass(frozen=True)
+class DeliverWebhook:
+    """The command that asks a delivery worker to attempt a webhook delivery."""
+
+    delivery_id: str
+    request_id: str | None = None
+
+
+Command = RunJob | DeliverWebhook
+
+
+class UrlRefused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UrlGuard(Protocol):
+    def check_url(self, url: str) -> None:
+        """Raise ``UrlRefused`` when outbound requests may not go to ``url``."""
+        ...
+
+
 class Publisher(Protocol):
-    def publish(self, commands: list[RunJob]) -> None:
+    def publish(self, commands: list[Command]) -> None:
         """Hand the commands to the broker, or raise ``PublishFailed``."""
         ...
 

@@ -1,13 +1,16 @@
-"""Queue and task names, in one place. The Procfile and docker-compose workers listen to exactly
-``ALL_QUEUES`` (a test checks it)."""
+"""Queue and task names, in one place. The Procfile and docker-compose job workers listen to
+exactly ``JOB_QUEUES`` and the delivery workers to ``WEBHOOKS`` (a test checks it)."""
 
 from domain.model import Priority
 
 DEFAULT = "default"
 LONG = "long"
-ALL_QUEUES = (DEFAULT, LONG)
+WEBHOOKS = "webhooks"
+JOB_QUEUES = (DEFAULT, LONG)
+ALL_QUEUES = (*JOB_QUEUES, WEBHOOKS)
 
 RUN_JOB_TASK = "hopper.run_job"
+DELIVER_WEBHOOK_TASK = "hopper.deliver_webhook"
 
 # RabbitMQ priorities: a message without one counts as the lowest, so every message sets one.
 MAX_PRIORITY = 9

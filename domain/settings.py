@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.secrets import valid_key
+
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed."""
@@ -78,6 +80,16 @@ def _seconds_list(value: str) -> tuple[int, ...]:
 
 def _words(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _encryption_keys(value: str) -> tuple[str, ...]:
+    keys = _words(value)
+    if not keys or not all(valid_key(key) for key in keys):
+        raise ValueError(
+            "expected comma-separated Fernet keys (url-safe base64 of 32 bytes); "
+            "`hopper encryption generate-key` makes one"
+        )
+    return keys
 
 
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
@@ -143,7 +155,11 @@ class Settings:
             port=reader.get("PORT", _port, 8000),
             web_threads=reader.get("HOPPER_WEB_THREADS", _positive_int, 16),
             web_processes=reader.get("HOPPER_WEB_PROCESSES", _positive_int, 2),
-            encryption_keys=reader.get("HOPPER_ENCRYPTION_KEYS", _words, ()),
+            encryption_keys=_required_unless(
+                embedded,
+                "HOPPER_ENCRYPTION_KEYS",
+                reader.get("HOPPER_ENCRYPTION_KEYS", _encryption_keys, ()),
+            ),
             outbound_allow_private=reader.get("HOPPER_OUTBOUND_ALLOW_PRIVATE", _boolean, embedded),
             outbound_allow_http=reader.get("HOPPER_OUTBOUND_ALLOW_HTTP", _boolean, embedded),
             outbound_allowed_networks=reader.get("HOPPER_OUTBOUND_ALLOWED_NETWORKS", _networks, ()),
@@ -190,6 +206,14 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         raise ValueError(f"expected one of {', '.join(allowed)}")
 
     return parse
+
+
+def _required_unless(embedded: bool, name: str, value: Any) -> Any:
+    if not value and not embedded:
+        raise ConfigError(
+            name, "required when DATABASE_URL is set (the embedded default makes its own)"
+        )
+    return value
 
 
 class _Reader:

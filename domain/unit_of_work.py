@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import StorageUnavailable
 from domain.model import Job
-from domain.ports import Publisher, PublishFailed, RunJob
+from domain.ports import Command, DeliverWebhook, Publisher, PublishFailed, RunJob
 from domain.repositories import JobRepository, KeyRepository, TenantRepository
+from domain.webhooks.outbox import write_job_events
+from domain.webhooks.repository import WebhookRepository
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +35,7 @@ class UnitOfWork:
     ) -> None:
         self._session_factory = session_factory
         self._publisher = publisher
-        self._pending: list[RunJob] = []
+        self._pending: list[Command] = []
         self._now: datetime | None = None
 
     def __enter__(self) -> UnitOfWork:
@@ -41,6 +43,7 @@ class UnitOfWork:
         self.jobs = JobRepository(self.session)
         self.tenants = TenantRepository(self.session)
         self.keys = KeyRepository(self.session)
+        self.webhooks = WebhookRepository(self.session)
         self._finished: set[str] = set()
         event.listen(self.session, "after_flush", self._note_finished)
         self._pending = []
@@ -74,11 +77,12 @@ class UnitOfWork:
     def add(self, *objects: Any) -> None:
         self.session.add_all(objects)
 
-    def publish_after_commit(self, command: RunJob) -> None:
+    def publish_after_commit(self, command: Command) -> None:
         self._pending.append(command)
 
     def commit(self) -> None:
         self.session.flush()
+        self._write_outbox()
         self._announce_finished()
         self.session.commit()
         pending, self._pending = self._pending, []
@@ -99,6 +103,14 @@ class UnitOfWork:
             ):
                 self._finished.add(obj.id)
 
+    def _write_outbox(self) -> None:
+        """Job transitions write their webhook events and deliveries in this same transaction."""
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Job) and (events := obj.take_events()):
+                for delivery_id in write_job_events(self.session, obj, events, self.now()):
+                    self.publish_after_commit(DeliverWebhook(delivery_id, obj.request_id))
+        self.session.flush()
+
     def _announce_finished(self) -> None:
         """NOTIFY is transactional: waiters hear of the end only if this commit happens."""
         if not self._finished or self.session.get_bind().dialect.name != "postgresql":
@@ -110,7 +122,7 @@ class UnitOfWork:
             )
         self._finished = set()
 
-    def _publish(self, commands: list[RunJob]) -> None:
+    def _publish(self, commands: list[Command]) -> None:
         try:
             self._publisher.publish(commands)
         except PublishFailed as exc:
@@ -118,7 +130,12 @@ class UnitOfWork:
             # back. Clearing published_at lets it do so at once rather than after the threshold.
             log.warning("publish_failed", jobs=len(commands), error=str(exc))
             try:
-                self.jobs.mark_unpublished([command.job_id for command in commands])
+                job_ids = [c.job_id for c in commands if isinstance(c, RunJob)]
+                delivery_ids = [c.delivery_id for c in commands if isinstance(c, DeliverWebhook)]
+                if job_ids:
+                    self.jobs.mark_unpublished(job_ids)
+                if delivery_ids:
+                    self.webhooks.mark_published(delivery_ids, None)
                 self.session.commit()
             except DBAPIError:
                 self.session.rollback()

@@ -8,17 +8,24 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
+from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 
 from domain.db import make_engine
 from domain.job_types import Registry, build_registry
-from domain.ports import JobWaiter, Publisher
+from domain.ports import JobWaiter, Publisher, UrlRefused
+from domain.secrets import SecretBox, local_key
 from domain.services.access import AccessService
+from domain.services.delivery import DeliveryService
 from domain.services.execution import ExecutionService
 from domain.services.jobs import JobService
 from domain.services.scheduling import SchedulerService
+from domain.services.webhooks import WebhookService
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
+from hopper import __version__
 from hopper.notifications import PollingWaiter, PostgresListener
+
+WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
@@ -33,11 +40,25 @@ class Container:
 
     def __post_init__(self) -> None:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.box = SecretBox(_encryption_keys(self.settings))
+        self.guard = OutboundGuard(OutboundPolicy.from_settings(self.settings))
         self.jobs = JobService(self.uow, self.registry, self.waiter)
         self.access = AccessService(self.uow)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
+        self.deliveries = DeliveryService(
+            self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
+        )
+        self.webhooks = WebhookService(
+            self.uow, self.box, _UrlCheck(self.guard), self.deliveries.final_step
+        )
         self.scheduling = SchedulerService(
             self.uow, self.settings.republish_after_seconds, self.settings.retention_jobs_days
+        )
+
+    def outbound(self) -> OutboundClient:
+        """The guarded HTTP client for deliveries (one per process: it pools connections)."""
+        return OutboundClient(
+            self.guard, total_timeout=WEBHOOK_TIMEOUT_SECONDS, user_agent=f"Hopper/{__version__}"
         )
 
     def uow(self) -> UnitOfWork:
@@ -107,3 +128,23 @@ def _waiter(settings: Settings) -> JobWaiter:
     if settings.is_postgres:
         return PostgresListener(settings.database_url, capacity)
     return PollingWaiter(capacity)
+
+
+class _UrlCheck:
+    """The outbound guard as the domain's ``UrlGuard``."""
+
+    def __init__(self, guard: OutboundGuard) -> None:
+        self._guard = guard
+
+    def check_url(self, url: str) -> None:
+        try:
+            self._guard.check_url(url)
+        except Refused as refused:
+            raise UrlRefused(refused.reason) from None
+
+
+def _encryption_keys(settings: Settings) -> tuple[str, ...]:
+    """The configured keys; the embedded default makes its own under var/."""
+    if settings.encryption_keys:
+        return settings.encryption_keys
+    return (local_key(settings.var_dir / "encryption.key"),)

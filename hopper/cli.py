@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
         "local-setup", help="create the local tenant and print an admin key (first start only)"
     ).set_defaults(run=_local_setup)
 
+    encryption = commands.add_parser(
+        "encryption", help="keys for secrets at rest (HOPPER_ENCRYPTION_KEYS)"
+    ).add_subparsers(dest="action", required=True)
+    encryption.add_parser("generate-key", help="print a new key").set_defaults(run=_generate_key)
+    encryption.add_parser(
+        "reencrypt", help="re-encrypt every stored secret under the newest key"
+    ).set_defaults(run=_reencrypt)
+
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="action", required=True
     )
@@ -92,6 +100,22 @@ def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     from workers.scheduler import SchedulerLoop
 
     SchedulerLoop(bootstrap(settings, pool_size=1).scheduling).run_forever()
+    return 0
+
+
+def _generate_key(_settings: Settings, _args: argparse.Namespace) -> int:
+    from domain.secrets import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+    from hopper.reencrypt import reencrypt_secrets
+
+    count = reencrypt_secrets(bootstrap(settings, pool_size=1))
+    print(f"re-encrypted {count} webhook secrets under the newest key", file=sys.stderr)
     return 0
 
 

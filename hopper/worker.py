@@ -1,47 +1,35 @@
-"""``hopper worker``: a Celery worker on the given queues."""
+"""``hopper worker``: a Celery worker on the given queues.
+
+Job queues run in a prefork pool (a stuck handler can be ended with its process); the
+``webhooks`` queue alone runs in a thread pool, since deliveries mostly wait on the network.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from typing import Any
 
 from domain import queues
 from domain.settings import ConfigError, Settings
-from hopper.bootstrap import bootstrap
+from hopper.bootstrap import Container, bootstrap
 from workers.celery_app import create_celery
+from workers.delivery import DeliveryRunner
 from workers.runner import JobRunner
 from workers.tasks import register_tasks
 
 EXIT_STUCK_HANDLER = 70
+DELIVERY_THREADS = 16
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
-    names = [
-        q.strip() for q in (queue_names or ",".join(queues.ALL_QUEUES)).split(",") if q.strip()
-    ]
-    unknown = sorted(set(names) - set(queues.ALL_QUEUES))
-    if unknown:
-        known = ", ".join(queues.ALL_QUEUES)
-        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {known}")
+    names = _queues(queue_names)
+    threaded = set(names) == {queues.WEBHOOKS}
+    threads = concurrency or DELIVERY_THREADS
     app = create_celery(settings)
-    main_pid = os.getpid()
-    runners: dict[int, JobRunner] = {}
-
-    def runner() -> JobRunner:
-        # Built on first use in each pool process, after the fork: its own engine and sockets.
-        pid = os.getpid()
-        if pid not in runners:
-            wiring = bootstrap(settings, pool_size=2)
-            in_pool_process = pid != main_pid
-            runners[pid] = JobRunner(
-                wiring.execution,
-                wiring.registry,
-                grace_seconds=settings.stop_grace_seconds,
-                end_process=_end_process if in_pool_process else None,
-            )
-        return runners[pid]
-
-    register_tasks(app, runner)
+    wiring = _PerProcess(settings, pool_size=threads + 1 if threaded else 2)
+    register_tasks(app, wiring.job_runner, wiring.delivery_runner)
     argv = [
         "worker",
         "-Q",
@@ -49,17 +37,64 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
         "--loglevel",
         settings.log_level,
         "-n",
-        "hopper@%h",
+        f"hopper-{names[0]}@%h",
         "--without-gossip",
         "--without-mingle",
     ]
-    if concurrency:
+    if threaded:
+        argv += ["--pool", "threads", "-c", str(threads)]
+    elif concurrency:
         argv += ["-c", str(concurrency)]
     app.worker_main(argv)
     return 0
 
 
-def _end_process() -> None:
+def _queues(queue_names: str | None) -> list[str]:
+    default = ",".join(queues.JOB_QUEUES)
+    names = [q.strip() for q in (queue_names or default).split(",") if q.strip()]
+    unknown = sorted(set(names) - set(queues.ALL_QUEUES))
+    if unknown or not names:
+        known = ", ".join(queues.ALL_QUEUES)
+        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {known}")
+    return names
+
+
+class _PerProcess:
+    """The wiring of each pool process, built on its first task, after the fork: its own
+    engine, sockets and connection pools."""
+
+    def __init__(self, settings: Settings, pool_size: int) -> None:
+        self._settings = settings
+        self._pool_size = pool_size
+        self._main_pid = os.getpid()
+        self._lock = threading.Lock()
+        self._built: dict[int, tuple[Container, JobRunner, DeliveryRunner]] = {}
+
+    def job_runner(self) -> JobRunner:
+        return self._get()[1]
+
+    def delivery_runner(self) -> DeliveryRunner:
+        return self._get()[2]
+
+    def _get(self) -> tuple[Container, JobRunner, DeliveryRunner]:
+        pid = os.getpid()
+        with self._lock:
+            if pid not in self._built:
+                self._built[pid] = self._build(in_pool_process=pid != self._main_pid)
+            return self._built[pid]
+
+    def _build(self, in_pool_process: bool) -> tuple[Container, JobRunner, DeliveryRunner]:
+        wiring = bootstrap(self._settings, pool_size=self._pool_size)
+        jobs = JobRunner(
+            wiring.execution,
+            wiring.registry,
+            grace_seconds=self._settings.stop_grace_seconds,
+            end_process=_end_process if in_pool_process else None,
+        )
+        return wiring, jobs, DeliveryRunner(wiring.deliveries, wiring.outbound())
+
+
+def _end_process() -> Any:
     """A handler would not stop: its attempt is recorded; end the pool process that runs it."""
     sys.stderr.flush()
     os._exit(EXIT_STUCK_HANDLER)

@@ -19,6 +19,9 @@ BROKER_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
+TEST_ENCRYPTION_KEY = "eVElifrZZxG6FzhyHge64BouF0CklwOENwwD9c8ONiw="
+
+
 def real_env(**extra: str) -> dict[str, str]:
     """The environment of a stack on the real services. Outbound traffic stays on loopback."""
     return {
@@ -31,5 +34,7 @@ def real_env(**extra: str) -> dict[str, str]:
         "HOPPER_RETRY_BASE_SECONDS": "0.2",
         "HOPPER_RETRY_MAX_SECONDS": "1",
         "HOPPER_LOG_FORMAT": "json",
+        # A key for test data only: never use it for anything real.
+        "HOPPER_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         **extra,
     }

@@ -16,7 +16,7 @@ import structlog
 from celery import Celery
 
 from domain import queues
-from domain.ports import PublishFailed, RunJob
+from domain.ports import Command, PublishFailed, RunJob
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,7 @@ class CeleryPublisher:
         self._producer: Any = None
         self._resting_until = 0.0
 
-    def publish(self, commands: list[RunJob]) -> None:
+    def publish(self, commands: list[Command]) -> None:
         if time.monotonic() < self._resting_until:
             raise PublishFailed("the broker failed a moment ago; the scheduler will publish")
         if not self._lock.acquire(timeout=self._timeout):
@@ -60,15 +60,21 @@ class CeleryPublisher:
         with self._lock:
             self._discard()
 
-    def _send(self, producer: Any, command: RunJob) -> None:
+    def _send(self, producer: Any, command: Command) -> None:
+        if isinstance(command, RunJob):
+            task, args, queue = queues.RUN_JOB_TASK, [command.job_id], command.queue
+            priority, limit = queues.PRIORITY_VALUES[command.priority], command.hard_time_limit
+        else:
+            task, args, queue = queues.DELIVER_WEBHOOK_TASK, [command.delivery_id], queues.WEBHOOKS
+            priority, limit = queues.PRIORITY_VALUES["normal"], None
         self._app.send_task(
-            queues.RUN_JOB_TASK,
-            args=[command.job_id],
+            task,
+            args=args,
             kwargs={"request_id": command.request_id},
-            queue=command.queue,
-            routing_key=command.queue,
-            priority=queues.PRIORITY_VALUES[command.priority],
-            time_limit=command.hard_time_limit,
+            queue=queue,
+            routing_key=queue,
+            priority=priority,
+            time_limit=limit,
             producer=producer,
             retry=False,
             timeout=self._timeout,

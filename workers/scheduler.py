@@ -39,6 +39,7 @@ class SchedulerLoop:
         """One pass; returns how long to pause before the next."""
         try:
             published = self._scheduling.publish_due()
+            published += self._scheduling.publish_due_deliveries()
             reclaimed = self._scheduling.reclaim_lapsed()
             purged = self._purge_now_and_then()
         except DomainError as exc:

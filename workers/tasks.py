@@ -8,13 +8,23 @@ import structlog
 from celery import Celery
 
 from domain import queues
+from workers.delivery import DeliveryRunner
 from workers.runner import JobRunner
 
 
-def register_tasks(app: Celery, runner: Callable[[], JobRunner]) -> None:
-    """``runner`` gives this process's job runner; it is built after the pool forks."""
+def register_tasks(
+    app: Celery, jobs: Callable[[], JobRunner], deliveries: Callable[[], DeliveryRunner]
+) -> None:
+    """``jobs`` and ``deliveries`` give this process's runners, built after the pool forks."""
 
     @app.task(name=queues.RUN_JOB_TASK, ignore_result=True, acks_late=False)
     def run_job(job_id: str, request_id: str | None = None) -> None:
         with structlog.contextvars.bound_contextvars(job_id=job_id, request_id=request_id):
-            runner().run(job_id)
+            jobs().run(job_id)
+
+    @app.task(name=queues.DELIVER_WEBHOOK_TASK, ignore_result=True, acks_late=False)
+    def deliver_webhook(delivery_id: str, request_id: str | None = None) -> None:
+        with structlog.contextvars.bound_contextvars(
+            delivery_id=delivery_id, request_id=request_id
+        ):
+            deliveries().run(delivery_id)

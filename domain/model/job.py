@@ -106,6 +106,14 @@ class Job(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    def take_events(self) -> list[str]:
+        """The event types of the transitions made since the last call (for the outbox)."""
+        events: list[str] = self.__dict__.pop("_events", [])
+        return events
+
+    def _emit(self, event_type: str) -> None:
+        self.__dict__.setdefault("_events", []).append(event_type)
+
     @property
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
@@ -128,6 +136,7 @@ class Job(Base):
         self.started_at = self.started_at or now
         self.current_attempt_id = attempt_id
         self.lease_expires_at = now + lease
+        self._emit("job.started")
         return Attempt(
             id=attempt_id,
             job_id=self.id,
@@ -143,6 +152,7 @@ class Job(Base):
         self.status = JobStatus.SUCCEEDED
         self.result = result
         self._finish(now)
+        self._emit("job.succeeded")
 
     def fail_attempt(
         self, attempt: Attempt, error: dict[str, Any], now: datetime, retry_at: datetime | None
@@ -166,6 +176,7 @@ class Job(Base):
         self.status = JobStatus.FAILED
         self.error = error
         self._finish(now)
+        self._emit("job.failed")
 
     def cancel(self, now: datetime) -> None:
         """Cancel now if queued; if running, ask the handler to stop."""
@@ -204,6 +215,7 @@ class Job(Base):
         self.status = JobStatus.CANCELED
         self.error = job_error(ErrorType.CANCELED, "the job was canceled")
         self._finish(now)
+        self._emit("job.canceled")
 
     def _finish(self, now: datetime) -> None:
         self.finished_at = now

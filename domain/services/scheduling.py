@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.model.job import ErrorType, job_error
+from domain.ports import DeliverWebhook
 from domain.services.dispatch import run_command
 from domain.unit_of_work import UnitOfWork
 
@@ -43,6 +44,19 @@ class SchedulerService:
             uow.commit()
             return len(due)
 
+    def publish_due_deliveries(self, limit: int = 500) -> int:
+        """The same for webhook deliveries: retries that came due, lost or deferred publishes."""
+        with self._uow() as uow:
+            now = uow.now()
+            due = uow.webhooks.due(now, now - self._republish_after, limit)
+            if not due:
+                return 0
+            uow.webhooks.mark_published([d.id for d in due], now)
+            for delivery in due:
+                uow.publish_after_commit(DeliverWebhook(delivery.id))
+            uow.commit()
+            return len(due)
+
     def reclaim_lapsed(self, limit: int = 100) -> int:
         """End the attempts of running jobs whose lease lapsed (their worker is gone)."""
         with self._uow() as uow:
@@ -66,7 +80,9 @@ class SchedulerService:
     def purge(self, batch: int = 500) -> int:
         """Delete one small batch of what is past retention; returns how many rows went."""
         with self._uow() as uow:
-            deleted = uow.jobs.purge_finished(uow.now() - self._keep_jobs, batch)
+            cutoff = uow.now() - self._keep_jobs
+            deleted = uow.jobs.purge_finished(cutoff, batch)
+            deleted += uow.webhooks.purge_events(cutoff, batch)
             uow.commit()
             return deleted
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from domain.queues import ALL_QUEUES
+from domain.queues import JOB_QUEUES, WEBHOOKS
 from domain.settings import ConfigError, Settings
 from hopper.cli import _parser as hopper_parser
 
@@ -32,16 +32,29 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
 
-SERVICES = {"postgres", "rabbitmq", "redis", "migrate", "web", "worker", "scheduler", "flower"}
-HOPPER_SERVICES = ("migrate", "web", "worker", "scheduler")
+SERVICES = {
+    "postgres",
+    "rabbitmq",
+    "redis",
+    "migrate",
+    "web",
+    "worker",
+    "webhooks",
+    "scheduler",
+    "flower",
+}
+HOPPER_SERVICES = ("migrate", "web", "worker", "webhooks", "scheduler")
 HOPPER_COMMANDS = {
     "migrate": "migrate",
     "web": "serve",
     "worker": "worker",
+    "webhooks": "worker",
     "scheduler": "scheduler",
 }
+# Which queues each worker pool listens to, exactly.
+POOLS = {"worker": list(JOB_QUEUES), "webhooks": [WEBHOOKS]}
 WIRING = ("DATABASE_URL", "BROKER_URL", "REDIS_URL")
-TEST_KEYS = "deploy-files-test-key"
+TEST_KEYS = "eVElifrZZxG6FzhyHge64BouF0CklwOENwwD9c8ONiw="  # a Fernet key for this check only
 INSTALL_HINT = (
     "docker-compose is not on PATH; `make test` installs it through scripts/services.sh "
     "(or run: apt-get install docker-compose)"
@@ -132,15 +145,16 @@ def check_services(config: Config) -> None:
     assert set(config["services"]) == SERVICES
 
 
-def check_worker_queues(argv: list[str]) -> None:
+def check_worker_queues(argv: list[str], pool: str = "worker") -> None:
     queues = queues_of(argv)
-    assert sorted(queues) == sorted(ALL_QUEUES), (
-        f"the worker listens to {queues}; domain.queues.ALL_QUEUES is {list(ALL_QUEUES)}"
+    assert sorted(queues) == sorted(POOLS[pool]), (
+        f"the {pool} pool listens to {queues}; domain.queues says {POOLS[pool]}"
     )
 
 
 def check_compose_worker_queues(config: Config) -> None:
-    check_worker_queues(argv_of(config["services"]["worker"]["command"]))
+    for pool in POOLS:
+        check_worker_queues(argv_of(config["services"][pool]["command"]), pool)
 
 
 def check_commands(config: Config) -> None:
@@ -213,13 +227,12 @@ def check_settings_accept(config: Config) -> None:
 
 
 def check_worker_scalable(config: Config) -> None:
-    worker = config["services"]["worker"]
-    assert "container_name" not in worker, "a fixed container_name stops `--scale worker=N`"
-    assert not worker.get("ports"), "a host port stops `--scale worker=N` (the second one clashes)"
-    # Celery names the node hopper@<hostname>: scaled workers need distinct hostnames.
-    assert "hostname" not in worker, (
-        "a fixed hostname gives every scaled worker one Celery node name"
-    )
+    for pool in POOLS:
+        worker = config["services"][pool]
+        assert "container_name" not in worker, f"a fixed container_name stops `--scale {pool}=N`"
+        assert not worker.get("ports"), f"a host port stops `--scale {pool}=N` (they would clash)"
+        # Celery names the node after the hostname: scaled workers need distinct hostnames.
+        assert "hostname" not in worker, f"a fixed hostname gives every scaled {pool} one node name"
 
 
 # --- the tests ------------------------------------------------------------------------------
@@ -239,17 +252,19 @@ def test_compose_worker_listens_to_exactly_all_queues() -> None:
     check_compose_worker_queues(compose_config())
 
 
-def test_procfile_worker_listens_to_exactly_all_queues() -> None:
-    argv = procfile_entries()["worker"]
-    assert argv[0] == "hopper", argv
-    check_worker_queues(argv[1:])
+def test_procfile_worker_pools_listen_to_exactly_their_queues() -> None:
+    for pool in POOLS:
+        argv = procfile_entries()[pool]
+        assert argv[0] == "hopper", argv
+        check_worker_queues(argv[1:], pool)
 
 
-def test_procfile_runs_the_three_process_kinds() -> None:
+def test_procfile_runs_the_process_kinds() -> None:
     entries = procfile_entries()
-    assert set(entries) == {"web", "worker", "scheduler"}
+    assert set(entries) == {"web", "worker", "webhooks", "scheduler"}
     assert entries["web"] == ["hopper", "serve"]
     assert entries["worker"][:2] == ["hopper", "worker"]
+    assert entries["webhooks"][:2] == ["hopper", "worker"]
     assert entries["scheduler"] == ["hopper", "scheduler"]
 
 
@@ -332,6 +347,12 @@ BREAKAGES: list[tuple[str, Callable[[Config], None], Callable[[Config], None]]] 
     ("a container name", _set("services.worker.container_name", "w"), check_worker_scalable),
     ("a host port", _set("services.worker.ports", ["5000:5000"]), check_worker_scalable),
     ("a fixed hostname", _set("services.worker.hostname", "w"), check_worker_scalable),
+    (
+        "webhooks on the job pool",
+        _set("services.worker.command", "worker -Q default,long,webhooks"),
+        check_compose_worker_queues,
+    ),
+    ("a fixed webhooks name", _set("services.webhooks.container_name", "h"), check_worker_scalable),
 ]
 
 

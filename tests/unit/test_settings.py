@@ -54,13 +54,25 @@ def test_var_dir_moves_the_embedded_database() -> None:
     assert settings.database_url == "sqlite:////srv/hopper-state/hopper.sqlite3"
 
 
+KEY_1 = "eVElifrZZxG6FzhyHge64BouF0CklwOENwwD9c8ONiw="
+KEY_2 = "x2uNc0Hf3T0lYqQ8bXq1c2m7ZkYv4HcX5dJmN0pQe1Y="
+
+
+def test_encryption_keys_are_required_outside_the_embedded_default() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DATABASE_URL": POSTGRES})
+    assert caught.value.variable == "HOPPER_ENCRYPTION_KEYS"
+    with pytest.raises(ConfigError):
+        Settings.from_env({"DATABASE_URL": POSTGRES, "HOPPER_ENCRYPTION_KEYS": "not-a-key"})
+
+
 def test_with_a_database_url_it_is_not_the_embedded_default() -> None:
     settings = Settings.from_env(
         {
             "DATABASE_URL": POSTGRES,
             "BROKER_URL": "amqp://guest:guest@mq:5672/hopper",
             "REDIS_URL": "redis://cache:6379/0",
-            "HOPPER_ENCRYPTION_KEYS": "k2, k1",
+            "HOPPER_ENCRYPTION_KEYS": f"{KEY_2}, {KEY_1}",
         }
     )
     assert settings.embedded is False
@@ -68,7 +80,7 @@ def test_with_a_database_url_it_is_not_the_embedded_default() -> None:
     assert settings.database_url == POSTGRES
     assert settings.broker_url == "amqp://guest:guest@mq:5672/hopper"
     assert settings.redis_url == "redis://cache:6379/0"
-    assert settings.encryption_keys == ("k2", "k1")
+    assert settings.encryption_keys == (KEY_2, KEY_1)
     # Outside the embedded default, outbound requests stay strict unless allowed explicitly.
     assert settings.outbound_allow_private is False
     assert settings.outbound_allow_http is False
@@ -193,7 +205,7 @@ def test_config_error_carries_the_variable() -> None:
 
 @pytest.mark.parametrize("url", ["sqlite:///tmp/x.db", "sqlite://", POSTGRES, "postgresql://h/d"])
 def test_accepted_database_urls(url: str) -> None:
-    settings = Settings.from_env({"DATABASE_URL": url, "HOPPER_ENCRYPTION_KEYS": "k"})
+    settings = Settings.from_env({"DATABASE_URL": url, "HOPPER_ENCRYPTION_KEYS": KEY_1})
     assert settings.database_url == url
     assert settings.embedded is False
     assert settings.is_postgres is url.startswith("postgresql")

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the events that job transitions write (an outbox), and deliveries."""

@@ -1,0 +1,546 @@
+"""The guarded outbound HTTP client that delivers webhooks.
+
+``OutboundGuard`` decides whether a URL may be called: scheme, form, and every address its host
+resolves to. ``OutboundClient`` posts to it, and connects to an address it has just checked rather
+than letting the HTTP library resolve the name again, so a name that changes its answer between the
+check and the connection (DNS rebinding) cannot lead a delivery to a private address. TLS still
+verifies the certificate against the name.
+
+Nothing here logs a header value: the headers carry signatures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from domain.settings import Settings
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+EXCERPT_BYTES = 1024
+MAX_READ_BYTES = 64 * 1024
+_CHUNK_BYTES = 16 * 1024
+_POOL_CAP = 64
+_CONNECTIONS_PER_POOL = 4
+
+
+def _networks(*cidrs: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(cidr) for cidr in cidrs)
+
+
+_METADATA = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# What allow_private opens; multicast, unspecified and metadata addresses never open.
+_PRIVATE_KINDS: tuple[tuple[str, tuple[Network, ...]], ...] = (
+    ("loopback", _networks("127.0.0.0/8", "::1/128")),
+    ("link-local", _networks("169.254.0.0/16", "fe80::/10")),
+    ("private", _networks("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
+    ("shared (carrier-grade NAT)", _networks("100.64.0.0/10")),
+)
+
+
+class Refused(Exception):
+    """The guard will not let a request go to this URL or address."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Unresolved(Refused):
+    """The host name gave no address: at delivery time a failure to retry, not a refusal."""
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    allow_private: bool
+    allow_http: bool
+    allowed_networks: tuple[Network, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboundPolicy:
+        return cls(
+            allow_private=settings.outbound_allow_private,
+            allow_http=settings.outbound_allow_http,
+            allowed_networks=tuple(settings.outbound_allowed_networks),
+        )
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A checked URL: where to connect (``addresses``, all allowed) and what to ask for."""
+
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    target: str
+    addresses: tuple[str, ...]
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives for ``host``, in its order, without repeats."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class OutboundGuard:
+    def __init__(self, policy: OutboundPolicy, resolve: Resolver | None = None) -> None:
+        self.policy = policy
+        self._resolve = resolve
+
+    def check_url(self, url: str) -> None:
+        """Raise ``Refused`` unless ``url`` may be called now."""
+        self.destination(url)
+
+    def destination(self, url: str) -> Destination:
+        """Check ``url`` and resolve its host; every address it resolves to must be allowed."""
+        parts = self._checked_form(url)
+        host = _ascii_host(parts.hostname or "")
+        port = _port(parts)
+        addresses = self._addresses(host, port)
+        for address in addresses:
+            self.check_address(address)
+        return Destination(
+            scheme=parts.scheme,
+            host=host,
+            port=port,
+            host_header=_host_header(host, port, parts.scheme),
+            target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            addresses=addresses,
+        )
+
+    def check_address(self, ip: str) -> None:
+        """Raise ``Refused`` unless the policy lets a request go to ``ip``.
+
+        ``allowed_networks``, when set, narrows everything else: the address must be inside one
+        of them and also pass the other rules.
+        """
+        address = _effective(_parse_address(ip))
+        nets = self.policy.allowed_networks
+        if nets and not any(address in net for net in nets):
+            raise Refused(f"{ip} is outside the allowed networks")
+        never = _never_allowed(address)
+        if never:
+            raise Refused(f"{ip} is {never} address")
+        kind = _private_kind(address)
+        if kind is None and not address.is_global:
+            raise Refused(f"{ip} is a reserved address")
+        if kind is not None and not self.policy.allow_private:
+            raise Refused(f"{ip} is a {kind} address")
+
+    def _checked_form(self, url: str) -> SplitResult:
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            raise Refused("the URL cannot be parsed") from None
+        if parts.scheme not in ("http", "https"):
+            raise Refused(f"the scheme {parts.scheme or '(none)'!r} is not allowed; use https")
+        if parts.scheme == "http" and not self.policy.allow_http:
+            raise Refused("plain http is not allowed; use https")
+        if parts.username is not None or parts.password is not None:
+            raise Refused("the URL may not carry a user name or password")
+        if not parts.hostname:
+            raise Refused("the URL has no host")
+        return parts
+
+    def _addresses(self, host: str, port: int) -> tuple[str, ...]:
+        if _is_ip(host):
+            return (host,)
+        # Looked up at call time so that tests can replace the module's resolver.
+        resolve = self._resolve or system_resolve
+        try:
+            addresses = tuple(resolve(host, port))
+        except (OSError, UnicodeError):
+            raise _Unresolved(f"{host} does not resolve") from None
+        if not addresses:
+            raise _Unresolved(f"{host} resolves to no address")
+        return addresses
+
+
+def _ascii_host(host: str) -> str:
+    try:
+        return host if host.isascii() else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise Refused(f"{host} is not a valid host name") from None
+
+
+def _port(parts: SplitResult) -> int:
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port is None:
+        return 443 if parts.scheme == "https" else 80
+    if not 1 <= port <= 65535:
+        raise Refused("the port must be a number from 1 to 65535")
+    return port
+
+
+def _host_header(host: str, port: int, scheme: str) -> str:
+    name = f"[{host}]" if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    return name if port == default else f"{name}:{port}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_address(ip: str) -> Address:
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        raise Refused(f"{ip!r} is not an IP address") from None
+
+
+def _effective(address: Address) -> Address:
+    """The IPv4 address an IPv6 form leads to, when it embeds one (mapped, NAT64, 6to4)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour or address
+
+
+def _never_allowed(address: Address) -> str | None:
+    if address in _METADATA:
+        return "a cloud metadata"
+    if address.is_unspecified:
+        return "an unspecified"
+    if address.is_multicast:
+        return "a multicast"
+    return None
+
+
+def _private_kind(address: Address) -> str | None:
+    for kind, nets in _PRIVATE_KINDS:
+        if any(address in net for net in nets):
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None
+    duration_ms: int
+    excerpt: str
+    error: str | None
+    retry_after: float | None
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds, whether given as seconds or as an HTTP date."""
+    text = (value or "").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class _Watchdog:
+    """Cuts the connection when the deadline passes.
+
+    Socket timeouts bound each wait, not their sum: a server that drips its answer a byte at a
+    time would otherwise hold a worker for as long as it liked.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._cut: Callable[[int], None] | None = None
+        self.expired = False
+        self._stopped = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, shutdown: Callable[[int], None]) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._cut = shutdown
+                if self.expired:
+                    _shut(shutdown)
+
+    def stop(self) -> bool:
+        """Disarm; True when the deadline had passed."""
+        self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            return self.expired
+
+    def _expire(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self.expired = True
+                if self._cut is not None:
+                    _shut(self._cut)
+
+
+def _shut(shutdown: Callable[[int], None]) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to cut
+        shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+class _Watched:
+    """Hands the connection's socket to the running post's watchdog once the request is sent."""
+
+    sock: Any
+
+    def getresponse(self) -> Any:
+        watchdog = getattr(_current, "watchdog", None)
+        if watchdog is not None and self.sock is not None:
+            watchdog.watch(self.sock.shutdown)
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+PoolKey = tuple[str, str, int, str]
+
+
+def _new_pool(key: PoolKey) -> urllib3.HTTPConnectionPool:
+    scheme, ip, port, host = key
+    if scheme == "https":
+        return _HTTPSPool(
+            ip,
+            port,
+            maxsize=_CONNECTIONS_PER_POOL,
+            retries=False,
+            server_hostname=host,
+            assert_hostname=host,
+        )
+    return _HTTPPool(ip, port, maxsize=_CONNECTIONS_PER_POOL, retries=False)
+
+
+class _Pools:
+    """Connection pools by (scheme, ip, port, host); the least recently used go beyond a cap."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._lock = threading.Lock()
+        self._pools: OrderedDict[PoolKey, urllib3.HTTPConnectionPool] = OrderedDict()
+
+    def get(self, key: PoolKey) -> urllib3.HTTPConnectionPool:
+        with self._lock:
+            pool = self._pools.pop(key, None) or _new_pool(key)
+            self._pools[key] = pool
+            evicted = self._pools.popitem(last=False)[1] if len(self._pools) > self._cap else None
+        if evicted is not None:
+            evicted.close()
+        return pool
+
+    def forget(self) -> None:
+        """After a fork: the child must not share the parent's sockets (nor its lock's state)."""
+        self._lock = threading.Lock()
+        self._pools = OrderedDict()
+
+
+_POOLS = _Pools(_POOL_CAP)
+os.register_at_fork(after_in_child=_POOLS.forget)
+
+
+def _hopper_version() -> str:
+    try:
+        return version("hopper")
+    except PackageNotFoundError:  # running from a tree that is not installed
+        return "0.0.0"
+
+
+class OutboundClient:
+    """Posts to URLs the guard allows. Never raises for network trouble: the ``Answer`` says."""
+
+    def __init__(
+        self,
+        guard: OutboundGuard,
+        connect_timeout: float = 3.0,
+        total_timeout: float = 10.0,
+        user_agent: str | None = None,
+    ) -> None:
+        self._guard = guard
+        self._connect_timeout = connect_timeout
+        self._total_timeout = total_timeout
+        self._user_agent = user_agent or f"Hopper/{_hopper_version()}"
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        started = time.monotonic()
+        try:
+            destination = self._guard.destination(url)
+        except _Unresolved as exc:
+            return _failure(started, exc.reason)
+        except Refused as exc:
+            return _failure(started, f"refused: {exc.reason}")
+        return self._send(destination, body, headers, started)
+
+    def _send(
+        self, destination: Destination, body: bytes, headers: dict[str, str], started: float
+    ) -> Answer:
+        remaining = started + self._total_timeout - time.monotonic()
+        if remaining <= 0:
+            return _failure(started, self._timed_out())
+        watchdog = _Watchdog(remaining)
+        _current.watchdog = watchdog
+        try:
+            return self._exchange(destination, body, headers, started, watchdog)
+        except Exception as exc:  # a network failure is an answer, never an exception
+            return _failure(started, self._describe(exc, watchdog.stop()))
+        finally:
+            _current.watchdog = None
+            watchdog.stop()
+
+    def _exchange(
+        self,
+        destination: Destination,
+        body: bytes,
+        headers: dict[str, str],
+        started: float,
+        watchdog: _Watchdog,
+    ) -> Answer:
+        ip = destination.addresses[0]
+        pool = _POOLS.get((destination.scheme, ip, destination.port, destination.host))
+        response = pool.urlopen(
+            "POST",
+            destination.target,
+            body=body,
+            headers=self._headers(destination, headers),
+            retries=False,
+            redirect=False,
+            timeout=self._timeout(started),
+            preload_content=False,
+            release_conn=False,
+            decode_content=False,
+        )
+        return self._answer(response, started, watchdog)
+
+    def _answer(self, response: Any, started: float, watchdog: _Watchdog) -> Answer:
+        kept, complete = _read_excerpt(response, started + self._total_timeout)
+        if watchdog.stop() or not complete:
+            response.close()  # unread bytes would be taken for the next answer
+        response.release_conn()
+        return Answer(
+            status_code=response.status,
+            duration_ms=_elapsed_ms(started),
+            excerpt=kept.decode("utf-8", errors="replace"),
+            error=None,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+    def _headers(self, destination: Destination, headers: dict[str, str]) -> dict[str, str]:
+        ours = {"Host": destination.host_header, "User-Agent": self._user_agent}
+        theirs = {k: v for k, v in headers.items() if k.lower() not in ("host", "user-agent")}
+        return {**theirs, **ours}
+
+    def _timeout(self, started: float) -> urllib3.Timeout:
+        remaining = max(started + self._total_timeout - time.monotonic(), 0.001)
+        return urllib3.Timeout(connect=min(self._connect_timeout, remaining), read=remaining)
+
+    def _timed_out(self) -> str:
+        return f"timed out after {self._total_timeout:g} s"
+
+    def _describe(self, exc: Exception, expired: bool) -> str:
+        if expired or isinstance(exc, ReadTimeoutError):
+            return self._timed_out()
+        if isinstance(exc, NewConnectionError):  # before its parent, ConnectTimeoutError
+            return _connection_failure(exc)
+        if isinstance(exc, ConnectTimeoutError):
+            return f"timed out connecting after {self._connect_timeout:g} s"
+        if isinstance(exc, SSLError):
+            return f"TLS failed: {exc.__cause__ or exc}"
+        if isinstance(exc, ProtocolError):
+            return "the connection closed before an answer"
+        return f"request failed: {type(exc).__name__}"
+
+
+def _read_excerpt(response: Any, deadline: float) -> tuple[bytes, bool]:
+    """The first bytes of the body, and whether the body was read to its end."""
+    kept = b""
+    seen = 0
+    try:
+        while seen < MAX_READ_BYTES and time.monotonic() < deadline:
+            chunk = response.read1(_CHUNK_BYTES, decode_content=False)
+            if not chunk:
+                return kept, True
+            seen += len(chunk)
+            kept += chunk[: EXCERPT_BYTES - len(kept)]
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass  # the body broke off; the status stands
+    return kept, False
+
+
+def _connection_failure(exc: NewConnectionError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, TimeoutError):
+        return "timed out connecting"
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"could not connect: {cause.strerror.lower()}"
+    return "could not connect"
+
+
+def _failure(started: float, error: str) -> Answer:
+    return Answer(
+        status_code=None,
+        duration_ms=_elapsed_ms(started),
+        excerpt="",
+        error=error,
+        retry_after=None,
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
