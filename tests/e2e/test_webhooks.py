@@ -142,6 +142,16 @@ def test_two_500s_then_success_are_all_in_the_attempt_log(stack: Stack) -> None:
             "GET", f"/v1/webhook-endpoints/{hook['id']}/deliveries/{delivery['id']}", keys["admin"]
         )
         assert one.json() == delivery
+        again = stack.request(
+            "POST",
+            f"/v1/webhook-endpoints/{hook['id']}/deliveries/{delivery['id']}/redeliver",
+            keys["admin"],
+        )
+        assert again.status_code == 202
+        resent = receiver.wait_for(4, where=of_job(job["id"]))[-1]
+        assert resent.headers["webhook-id"] == arrivals[0].headers["webhook-id"]
+        assert resent.body == arrivals[0].body
+        verified(hook["secret"], resent)
     finally:
         receiver.close()
 
