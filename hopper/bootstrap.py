@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 
 from domain.db import make_engine
 from domain.job_types import Registry, build_registry
@@ -24,6 +23,7 @@ from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
 from hopper import __version__
 from hopper.notifications import PollingWaiter, PostgresListener
+from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 

@@ -1,10 +1,9 @@
 """The guarded outbound HTTP client that delivers webhooks.
 
-``OutboundGuard`` decides whether a URL may be called: scheme, form, and every address its host
-resolves to. ``OutboundClient`` posts to it, and connects to an address it has just checked rather
-than letting the HTTP library resolve the name again, so a name that changes its answer between the
-check and the connection (DNS rebinding) cannot lead a delivery to a private address. TLS still
-verifies the certificate against the name.
+It posts to a URL the guard has just checked, connecting to a checked address rather than letting
+the HTTP library resolve the name again, so a name that changes its answer between the check and
+the connection (DNS rebinding) cannot lead a delivery to a private address. TLS still verifies
+the certificate against the name.
 
 Nothing here logs a header value: the headers carry signatures.
 """
@@ -12,7 +11,6 @@ Nothing here logs a header value: the headers carry signatures.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import socket
 import threading
@@ -24,7 +22,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -36,221 +33,13 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from domain.settings import Settings
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Resolver = Callable[[str, int], list[str]]
+from workers.outbound.guard import Destination, OutboundGuard, Refused, Unresolved
 
 EXCERPT_BYTES = 1024
 MAX_READ_BYTES = 64 * 1024
 _CHUNK_BYTES = 16 * 1024
 _POOL_CAP = 64
 _CONNECTIONS_PER_POOL = 4
-
-
-def _networks(*cidrs: str) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(cidr) for cidr in cidrs)
-
-
-_METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-# What allow_private opens; multicast, unspecified and metadata addresses never open.
-_PRIVATE_KINDS: tuple[tuple[str, tuple[Network, ...]], ...] = (
-    ("loopback", _networks("127.0.0.0/8", "::1/128")),
-    ("link-local", _networks("169.254.0.0/16", "fe80::/10")),
-    ("private", _networks("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
-    ("shared (carrier-grade NAT)", _networks("100.64.0.0/10")),
-)
-
-
-class Refused(Exception):
-    """The guard will not let a request go to this URL or address."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Unresolved(Refused):
-    """The host name gave no address: at delivery time a failure to retry, not a refusal."""
-
-
-@dataclass(frozen=True)
-class OutboundPolicy:
-    allow_private: bool
-    allow_http: bool
-    allowed_networks: tuple[Network, ...]
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OutboundPolicy:
-        return cls(
-            allow_private=settings.outbound_allow_private,
-            allow_http=settings.outbound_allow_http,
-            allowed_networks=tuple(settings.outbound_allowed_networks),
-        )
-
-
-@dataclass(frozen=True)
-class Destination:
-    """A checked URL: where to connect (``addresses``, all allowed) and what to ask for."""
-
-    scheme: str
-    host: str
-    port: int
-    host_header: str
-    target: str
-    addresses: tuple[str, ...]
-
-
-def system_resolve(host: str, port: int) -> list[str]:
-    """The addresses the system resolver gives for ``host``, in its order, without repeats."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class OutboundGuard:
-    def __init__(self, policy: OutboundPolicy, resolve: Resolver | None = None) -> None:
-        self.policy = policy
-        self._resolve = resolve
-
-    def check_url(self, url: str) -> None:
-        """Raise ``Refused`` unless ``url`` may be called now."""
-        self.destination(url)
-
-    def destination(self, url: str) -> Destination:
-        """Check ``url`` and resolve its host; every address it resolves to must be allowed."""
-        parts = self._checked_form(url)
-        host = _ascii_host(parts.hostname or "")
-        port = _port(parts)
-        addresses = self._addresses(host, port)
-        for address in addresses:
-            self.check_address(address)
-        return Destination(
-            scheme=parts.scheme,
-            host=host,
-            port=port,
-            host_header=_host_header(host, port, parts.scheme),
-            target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-            addresses=addresses,
-        )
-
-    def check_address(self, ip: str) -> None:
-        """Raise ``Refused`` unless the policy lets a request go to ``ip``.
-
-        ``allowed_networks``, when set, narrows everything else: the address must be inside one
-        of them and also pass the other rules.
-        """
-        address = _effective(_parse_address(ip))
-        nets = self.policy.allowed_networks
-        if nets and not any(address in net for net in nets):
-            raise Refused(f"{ip} is outside the allowed networks")
-        never = _never_allowed(address)
-        if never:
-            raise Refused(f"{ip} is {never} address")
-        kind = _private_kind(address)
-        if kind is None and not address.is_global:
-            raise Refused(f"{ip} is a reserved address")
-        if kind is not None and not self.policy.allow_private:
-            raise Refused(f"{ip} is a {kind} address")
-
-    def _checked_form(self, url: str) -> SplitResult:
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            raise Refused("the URL cannot be parsed") from None
-        if parts.scheme not in ("http", "https"):
-            raise Refused(f"the scheme {parts.scheme or '(none)'!r} is not allowed; use https")
-        if parts.scheme == "http" and not self.policy.allow_http:
-            raise Refused("plain http is not allowed; use https")
-        if parts.username is not None or parts.password is not None:
-            raise Refused("the URL may not carry a user name or password")
-        if not parts.hostname:
-            raise Refused("the URL has no host")
-        return parts
-
-    def _addresses(self, host: str, port: int) -> tuple[str, ...]:
-        if _is_ip(host):
-            return (host,)
-        # Looked up at call time so that tests can replace the module's resolver.
-        resolve = self._resolve or system_resolve
-        try:
-            addresses = tuple(resolve(host, port))
-        except (OSError, UnicodeError):
-            raise _Unresolved(f"{host} does not resolve") from None
-        if not addresses:
-            raise _Unresolved(f"{host} resolves to no address")
-        return addresses
-
-
-def _ascii_host(host: str) -> str:
-    try:
-        return host if host.isascii() else host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise Refused(f"{host} is not a valid host name") from None
-
-
-def _port(parts: SplitResult) -> int:
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port is None:
-        return 443 if parts.scheme == "https" else 80
-    if not 1 <= port <= 65535:
-        raise Refused("the port must be a number from 1 to 65535")
-    return port
-
-
-def _host_header(host: str, port: int, scheme: str) -> str:
-    name = f"[{host}]" if ":" in host else host
-    default = 443 if scheme == "https" else 80
-    return name if port == default else f"{name}:{port}"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_address(ip: str) -> Address:
-    try:
-        return ipaddress.ip_address(ip)
-    except ValueError:
-        raise Refused(f"{ip!r} is not an IP address") from None
-
-
-def _effective(address: Address) -> Address:
-    """The IPv4 address an IPv6 form leads to, when it embeds one (mapped, NAT64, 6to4)."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return address
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address.sixtofour or address
-
-
-def _never_allowed(address: Address) -> str | None:
-    if address in _METADATA:
-        return "a cloud metadata"
-    if address.is_unspecified:
-        return "an unspecified"
-    if address.is_multicast:
-        return "a multicast"
-    return None
-
-
-def _private_kind(address: Address) -> str | None:
-    for kind, nets in _PRIVATE_KINDS:
-        if any(address in net for net in nets):
-            return kind
-    return None
 
 
 @dataclass(frozen=True)
@@ -420,7 +209,7 @@ class OutboundClient:
         started = time.monotonic()
         try:
             destination = self._guard.destination(url)
-        except _Unresolved as exc:
+        except Unresolved as exc:
             return _failure(started, exc.reason)
         except Refused as exc:
             return _failure(started, f"refused: {exc.reason}")
