@@ -28,6 +28,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit --quiet --recursive api workers domain --severity-level medium
 
 format: install
 	$(BIN)/ruff format .

@@ -7,9 +7,11 @@ from typing import Any
 from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from api import auth, hygiene, problems
+from api import auth, hygiene, idempotency, problems, rate_limits
+from api.audit.routes import blp as audit_blp
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import blp as jobs_blp
+from api.keys.routes import blp as keys_blp
 from api.meta.routes import blp as meta_blp
 from api.openapi import HopperApi
 from api.webhooks.routes import blp as webhooks_blp
@@ -37,7 +39,7 @@ def create_app(container: Any) -> Flask:
     app.extensions["hopper"] = container
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schema's order
     api = HopperApi(app)
-    for blueprint in (jobs_blp, job_types_blp, webhooks_blp):
+    for blueprint in (jobs_blp, job_types_blp, webhooks_blp, keys_blp, audit_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(meta_blp)
     # validatorUrl None: the page must not call an outside validator service.
@@ -47,8 +49,12 @@ def create_app(container: Any) -> Flask:
     app.register_blueprint(docs)
     app.before_request(hygiene.assign_request_id)
     app.before_request(auth.authenticate)
+    rate_limits.init(app, container.settings.redis_url)  # its check runs here: after auth
     app.before_request(hygiene.check_body)
+    app.before_request(idempotency.begin)
+    app.after_request(idempotency.finish)
     app.after_request(hygiene.finish)
+    app.teardown_request(idempotency.reset)
     problems.register(app)
     auth.check_routes(app)
     return app

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
+from api import rate_limits
 from api.problems import problem
+from domain import audit
 from domain.auth import Principal
 from domain.errors import AuthenticationFailed
 from domain.model import Role
@@ -42,12 +44,19 @@ def authenticate() -> Any:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return problem(401, "Send an API key as `Authorization: Bearer <key>`.", headers=_CHALLENGE)
+        return rate_limits.failed_authentication("no key") or problem(
+            401, "Send an API key as `Authorization: Bearer <key>`.", headers=_CHALLENGE
+        )
     try:
         g.principal = current_app.extensions["hopper"].access.authenticate(token.strip())
-    except AuthenticationFailed:
+    except AuthenticationFailed as failure:
         challenge = {"WWW-Authenticate": 'Bearer realm="hopper", error="invalid_token"'}
-        return problem(401, "The API key is not valid.", headers=challenge)
+        return rate_limits.failed_authentication(failure.detail) or problem(
+            401, "The API key is not valid.", headers=challenge
+        )
+    audit.current_request.set(
+        audit.RequestContext(g.principal.key_id, request.remote_addr, g.get("request_id"))
+    )
     required = required_role()
     if required is not None and not g.principal.can(required):
         return problem(403, f"This route needs the {required} role.")

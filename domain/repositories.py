@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from domain.model import ApiKey, Attempt, Job, Tenant
+from domain.model import ApiKey, Attempt, AuditEvent, Job, Tenant
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,30 @@ class KeyRepository:
 
     def by_hash(self, key_hash: str) -> ApiKey | None:
         return self.session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
+
+    def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        return self.session.scalars(
+            select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id)
+        ).first()
+
+    def page(self, tenant_id: str, before_id: str | None, limit: int) -> Sequence[ApiKey]:
+        query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+        if before_id:
+            query = query.where(ApiKey.id < before_id)
+        return self.session.scalars(query.order_by(ApiKey.id.desc()).limit(limit)).all()
+
+    def touch(self, key_id: str, now: datetime, stale_before: datetime) -> None:
+        self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before),
+            )
+            .values(last_used_at=now)
+        )
+
+    def audit_page(self, tenant_id: str, before_id: str | None, limit: int) -> Sequence[AuditEvent]:
+        query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+        if before_id:
+            query = query.where(AuditEvent.id < before_id)
+        return self.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()

@@ -117,6 +117,7 @@ class Settings:
     outbound_allowed_networks: tuple[Any, ...] = ()
     rate_limit_default: str = "100/second"
     rate_limit_create: str = "20/second"
+    rate_limit_auth_failures: str = "20/minute"
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 3600.0
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -165,6 +166,9 @@ class Settings:
             outbound_allowed_networks=reader.get("HOPPER_OUTBOUND_ALLOWED_NETWORKS", _networks, ()),
             rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, "100/second"),
             rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, "20/second"),
+            rate_limit_auth_failures=reader.get(
+                "HOPPER_RATE_LIMIT_AUTH_FAILURES", _rate, "20/minute"
+            ),
             retry_base_seconds=reader.get("HOPPER_RETRY_BASE_SECONDS", _positive_float, 1.0),
             retry_max_seconds=reader.get("HOPPER_RETRY_MAX_SECONDS", _positive_float, 3600.0),
             webhook_retry_schedule=reader.get(

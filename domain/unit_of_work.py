@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain import idempotency
 from domain.errors import StorageUnavailable
 from domain.model import Job
 from domain.ports import Command, DeliverWebhook, Publisher, PublishFailed, RunJob
@@ -84,7 +85,9 @@ class UnitOfWork:
         self.session.flush()
         self._write_outbox()
         self._announce_finished()
+        idempotency.bind(self.session, self.now())
         self.session.commit()
+        idempotency.current_claim.set(None)  # bound to this change; later commits are not
         pending, self._pending = self._pending, []
         if pending:
             self._publish(pending)

@@ -34,6 +34,9 @@ def real_env(**extra: str) -> dict[str, str]:
         "HOPPER_RETRY_BASE_SECONDS": "0.2",
         "HOPPER_RETRY_MAX_SECONDS": "1",
         "HOPPER_LOG_FORMAT": "json",
+        # Tests drive more traffic than one client should; the limits have tests of their own.
+        "HOPPER_RATE_LIMIT_DEFAULT": "2000/second",
+        "HOPPER_RATE_LIMIT_CREATE": "2000/second",
         # A key for test data only: never use it for anything real.
         "HOPPER_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         **extra,

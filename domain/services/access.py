@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from domain import audit
 from domain.auth import Principal, display_prefix, generate_key, hash_key, same_hash, well_formed
 from domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound, ValidationFailed
 from domain.ids import looks_like, new_id
-from domain.model import ApiKey, Role, Tenant
+from domain.model import ApiKey, AuditEvent, Role, Tenant
+from domain.pagination import Page, decode_cursor, paginate
 from domain.unit_of_work import UnitOfWork
+
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,36 @@ class AccessService:
                 expires_at=expires_at,
             )
             uow.add(record)
+            audit.record(
+                uow, tenant_id, "api_key.create", "api_key", record.id, name=name, role=str(role)
+            )
             uow.commit()
             return NewKey(record, secret)
+
+    def list_keys(self, principal: Principal, limit: int, cursor: str | None) -> Page[ApiKey]:
+        before = decode_cursor(cursor, "key") if cursor else None
+        with self._uow() as uow:
+            return paginate(uow.keys.page(principal.tenant_id, before, limit + 1), limit)
+
+    def revoke_key(self, principal: Principal, key_id: str) -> None:
+        """Revoked keys fail at once on every process: each request reads the key's row."""
+        with self._uow() as uow:
+            record = (
+                uow.keys.get(principal.tenant_id, key_id) if looks_like("key", key_id) else None
+            )
+            if record is None:
+                raise NotFound(f"no API key {key_id}")
+            if record.revoked_at is None:
+                record.revoked_at = uow.now()
+                audit.record(uow, principal.tenant_id, "api_key.revoke", "api_key", record.id)
+            uow.commit()
+
+    def audit_events(
+        self, principal: Principal, limit: int, cursor: str | None
+    ) -> Page[AuditEvent]:
+        before = decode_cursor(cursor, "aud") if cursor else None
+        with self._uow() as uow:
+            return paginate(uow.keys.audit_page(principal.tenant_id, before, limit + 1), limit)
 
     def authenticate(self, presented: str) -> Principal:
         """The principal behind a key, or ``AuthenticationFailed`` (unknown, revoked, expired)."""
@@ -79,6 +111,11 @@ class AccessService:
             record = uow.keys.by_hash(digest)
             if record is None or not same_hash(record.key_hash, digest):
                 raise AuthenticationFailed("the API key is not known")
-            if not record.usable_at(uow.now()):
+            now = uow.now()
+            if not record.usable_at(now):
                 raise AuthenticationFailed("the API key is revoked or expired")
+            if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+                # Sampled, not written on every request: at most one write a key a minute.
+                uow.keys.touch(record.id, now, now - LAST_USED_RESOLUTION)
+                uow.commit()
             return Principal(tenant_id=record.tenant_id, key_id=record.id, role=Role(record.role))

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm.exc import StaleDataError
 
+from domain import audit
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -88,23 +89,23 @@ class JobService:
 
     def cancel(self, principal: Principal, job_id: str) -> Job:
         """Queued: canceled at once. Running: ``cancel_requested``, and the handler is told."""
-        return self._transition(principal, job_id, lambda job, now: job.cancel(now))
+        return self._transition(principal, job_id, lambda job, now: job.cancel(now), "job.cancel")
 
     def retry(self, principal: Principal, job_id: str) -> Job:
         def retry(job: Job, now: datetime) -> None:
             job.retry(now)
             job.published_at = now
 
-        job = self._transition(principal, job_id, retry)
-        return job
+        return self._transition(principal, job_id, retry, "job.retry")
 
     def _transition(
-        self, principal: Principal, job_id: str, move: Callable[[Job, datetime], None]
+        self, principal: Principal, job_id: str, move: Callable[[Job, datetime], None], action: str
     ) -> Job:
         for _ in range(5):
             with self._uow() as uow:
                 job = self._find(uow, principal, job_id)
                 move(job, uow.now())
+                audit.record(uow, principal.tenant_id, action, "job", job.id, status=job.status)
                 if job.status == JobStatus.QUEUED and job.published_at is not None:
                     uow.publish_after_commit(run_command(job))
                 try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from domain import audit
 from domain.auth import Principal
 from domain.errors import FieldError, NotFound, ValidationFailed
 from domain.ids import looks_like, new_id
@@ -69,6 +70,14 @@ class WebhookService:
             )
             _apply(endpoint, fields)
             uow.add(endpoint)
+            audit.record(
+                uow,
+                principal.tenant_id,
+                "webhook_endpoint.create",
+                "webhook_endpoint",
+                endpoint.id,
+                url=endpoint.url,
+            )
             uow.commit()
             return EndpointWithSecret(endpoint, secret)
 
@@ -93,12 +102,23 @@ class WebhookService:
                 endpoint.disabled_reason = None
                 endpoint.failing_since = None
             endpoint.updated_at = uow.now()
+            audit.record(
+                uow,
+                principal.tenant_id,
+                "webhook_endpoint.update",
+                "webhook_endpoint",
+                endpoint.id,
+                changed=sorted(fields),
+            )
             uow.commit()
             return endpoint
 
     def delete(self, principal: Principal, endpoint_id: str) -> None:
         with self._uow() as uow:
             uow.session.delete(self._find(uow, principal, endpoint_id))
+            audit.record(
+                uow, principal.tenant_id, "webhook_endpoint.delete", "webhook_endpoint", endpoint_id
+            )
             uow.commit()
 
     def rotate_secret(self, principal: Principal, endpoint_id: str) -> EndpointWithSecret:
@@ -106,6 +126,13 @@ class WebhookService:
         with self._uow() as uow:
             endpoint = self._find(uow, principal, endpoint_id)
             endpoint.rotate(self._box.seal(secret), uow.now(), ROTATION_OVERLAP)
+            audit.record(
+                uow,
+                principal.tenant_id,
+                "webhook_endpoint.rotate_secret",
+                "webhook_endpoint",
+                endpoint.id,
+            )
             uow.commit()
             return EndpointWithSecret(endpoint, secret)
 
@@ -124,6 +151,14 @@ class WebhookService:
             )
             for delivery_id in add_deliveries(uow.session, event, [endpoint], now):
                 uow.publish_after_commit(DeliverWebhook(delivery_id, request_id))
+            audit.record(
+                uow,
+                principal.tenant_id,
+                "webhook_endpoint.test",
+                "webhook_endpoint",
+                endpoint.id,
+                event_id=event.id,
+            )
             uow.commit()
             return event.id
 
@@ -150,6 +185,13 @@ class WebhookService:
             event = uow.webhooks.event(delivery.event_id)
             uow.publish_after_commit(
                 DeliverWebhook(delivery.id, event.request_id if event else None)
+            )
+            audit.record(
+                uow,
+                principal.tenant_id,
+                "webhook_delivery.redeliver",
+                "webhook_delivery",
+                delivery.id,
             )
             uow.commit()
             return DeliveryView(delivery, uow.webhooks.attempt_logs([delivery.id])[delivery.id])

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from domain.fakes import FakePublisher
 from domain.job_types import Registry, build_registry
-from domain.model import ApiKey, Attempt, Job, Tenant
+from domain.model import ApiKey, Attempt, AuditEvent, Job, Tenant
 from domain.ports import PublishFailed, RunJob
 from domain.repositories import JobFilter
 from domain.services.access import AccessService
@@ -36,7 +36,7 @@ from domain.services.jobs import JobService
 from domain.services.scheduling import SchedulerService
 from domain.settings import Settings
 
-TABLES: tuple[type, ...] = (Job, Attempt, Tenant, ApiKey)
+TABLES: tuple[type, ...] = (Job, Attempt, Tenant, ApiKey, AuditEvent)
 
 
 @functools.cache
@@ -397,6 +397,30 @@ class FakeKeyRepository:
         with self._uow.store.lock:
             found = [k.id for k in self._uow.store.keys.values() if k.key_hash == key_hash]
         return self._uow.load(ApiKey, found[0]) if found else None
+
+    def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        key = self._uow.load(ApiKey, key_id)
+        return key if key is not None and key.tenant_id == tenant_id else None
+
+    def page(self, tenant_id: str, before_id: str | None, limit: int) -> list[ApiKey]:
+        return self._page(ApiKey, tenant_id, before_id, limit)
+
+    def audit_page(self, tenant_id: str, before_id: str | None, limit: int) -> list[AuditEvent]:
+        return self._page(AuditEvent, tenant_id, before_id, limit)
+
+    def touch(self, key_id: str, now: datetime, stale_before: datetime) -> None:
+        key = self._uow.load(ApiKey, key_id)
+        if key is not None and (key.last_used_at is None or key.last_used_at < stale_before):
+            key.last_used_at = now
+
+    def _page(self, table: type, tenant_id: str, before_id: str | None, limit: int) -> list[Any]:
+        with self._uow.store.lock:
+            ids = sorted(
+                (r.id for r in self._uow.store.rows[table].values() if r.tenant_id == tenant_id),
+                reverse=True,
+            )
+        ids = [i for i in ids if before_id is None or i < before_id][:limit]
+        return [self._uow.load(table, i) for i in ids]
 
 
 class FakeWaiter:

@@ -1,0 +1,84 @@
+"""Rate limits (Flask-Limiter): per API key across all routes, a stricter bucket shared by the
+creating routes, and per client address for failed authentications. Redis stores the counters
+(moving window); with no Redis, or while it is down, they are kept in process (fail open, and a
+log line says so)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from flask import Flask, current_app, g, request
+from flask_limiter import ApplicationLimit, Limiter
+from limits import parse_many
+
+from api.problems import problem
+
+log = structlog.get_logger(__name__)
+
+EXTENSION = "hopper_limiter"
+# Short timeouts: a Redis that hangs must not hold requests (the limiter then fails open).
+_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+CREATING_ENDPOINTS = frozenset(
+    {"jobs.JobCollection", "jobs.JobBatch", "webhooks.Endpoints", "keys.Keys"}
+)
+
+
+def _settings() -> Any:
+    return current_app.extensions["hopper"].settings
+
+
+def bucket() -> str:
+    """The API key the request authenticated with; otherwise the client's address."""
+    principal = g.get("principal")
+    return f"key:{principal.key_id}" if principal is not None else f"ip:{request.remote_addr}"
+
+
+def _not_creating() -> bool:
+    return request.method != "POST" or request.endpoint not in CREATING_ENDPOINTS
+
+
+def init(app: Flask, redis_url: str | None) -> Limiter:
+    app.config.update(
+        RATELIMIT_STORAGE_URI=redis_url or "memory://",
+        RATELIMIT_STORAGE_OPTIONS=_REDIS_OPTIONS if redis_url else {},
+    )
+    limiter = Limiter(
+        key_func=bucket,
+        application_limits=[
+            ApplicationLimit(limit_provider=lambda: _settings().rate_limit_default, scope="all"),
+            ApplicationLimit(
+                limit_provider=lambda: _settings().rate_limit_create,
+                scope="create",
+                exempt_when=_not_creating,
+            ),
+        ],
+        headers_enabled=True,
+        strategy="moving-window",
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+    )
+    limiter.init_app(app)
+    app.extensions[EXTENSION] = limiter
+    return limiter
+
+
+def failed_authentication(reason: str) -> Any:
+    """Count, log and limit failed authentications by address (no row each: they are noise an
+    attacker controls). Returns a 429 answer once the address is over its limit."""
+    address = request.remote_addr or "unknown"
+    log.warning("authentication_failed", ip=address, reason=reason, path=request.path)
+    items = parse_many(_settings().rate_limit_auth_failures)
+    try:
+        store = current_app.extensions[EXTENSION].limiter
+        over = [item for item in items if not store.hit(item, "auth-failures", address)]
+    except Exception as exc:  # the limit store is away: serve, and say so
+        log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+        return None
+    if not over:
+        return None
+    headers = {"Retry-After": str(over[0].get_expiry()), "X-RateLimit-Limit": str(over[0].amount)}
+    headers |= {"X-RateLimit-Remaining": "0"}
+    return problem(
+        429, "Too many failed authentications from this address; try later.", headers=headers
+    )
