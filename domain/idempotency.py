@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,22 +93,6 @@ class IdempotencyService:
                     delete(IdempotencyRecord).where(*where, IdempotencyRecord.state == "in_flight")
                 )
             uow.commit()
-
-    def purge(self, batch: int = 500) -> int:
-        with self._uow() as uow:
-            cutoff = uow.now() - RETENTION
-            rows = (
-                select(IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key)
-                .where(IdempotencyRecord.created_at < cutoff)
-                .limit(batch)
-            )
-            old = list(uow.session.execute(rows))
-            for tenant_id, route, key in old:
-                uow.session.execute(
-                    delete(IdempotencyRecord).where(*_where(Claim(tenant_id, route, key)))
-                )
-            uow.commit()
-            return len(old)
 
     def _existing(
         self, uow: UnitOfWork, found: IdempotencyRecord, body_hash: str, now: datetime

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from domain.model import ApiKey, Attempt, AuditEvent, Job, Tenant
+from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
 
 
 @dataclass(frozen=True)
@@ -178,3 +178,39 @@ class KeyRepository:
         if before_id:
             query = query.where(AuditEvent.id < before_id)
         return self.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+
+
+class RecordRepository:
+    """Idempotency records and audit events: kept for a while, then purged in small batches."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def purge_idempotency(self, before: datetime, limit: int) -> int:
+        old = self.session.execute(
+            select(IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key)
+            .where(IdempotencyRecord.created_at < before)
+            .limit(limit)
+        ).all()
+        for tenant_id, route, key in old:
+            self.session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.tenant_id == tenant_id,
+                    IdempotencyRecord.route == route,
+                    IdempotencyRecord.key == key,
+                )
+            )
+        return len(old)
+
+    def purge_audit(self, before: datetime, limit: int) -> int:
+        ids = list(
+            self.session.scalars(
+                select(AuditEvent.id)
+                .where(AuditEvent.at < before)
+                .order_by(AuditEvent.at)
+                .limit(limit)
+            )
+        )
+        if ids:
+            self.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+        return len(ids)

@@ -18,7 +18,7 @@ from domain import idempotency
 from domain.errors import StorageUnavailable
 from domain.model import Job
 from domain.ports import Command, DeliverWebhook, Publisher, PublishFailed, RunJob
-from domain.repositories import JobRepository, KeyRepository, TenantRepository
+from domain.repositories import JobRepository, KeyRepository, RecordRepository, TenantRepository
 from domain.webhooks.outbox import write_job_events
 from domain.webhooks.repository import WebhookRepository
 
@@ -45,6 +45,7 @@ class UnitOfWork:
         self.tenants = TenantRepository(self.session)
         self.keys = KeyRepository(self.session)
         self.webhooks = WebhookRepository(self.session)
+        self.records = RecordRepository(self.session)
         self._finished: set[str] = set()
         event.listen(self.session, "after_flush", self._note_finished)
         self._pending = []

@@ -12,12 +12,15 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
+from domain.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 from domain.model.job import ErrorType, job_error
 from domain.ports import DeliverWebhook
 from domain.services.dispatch import run_command
 from domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+AUDIT_RETENTION = timedelta(days=365)
 
 
 class SchedulerService:
@@ -80,9 +83,12 @@ class SchedulerService:
     def purge(self, batch: int = 500) -> int:
         """Delete one small batch of what is past retention; returns how many rows went."""
         with self._uow() as uow:
-            cutoff = uow.now() - self._keep_jobs
+            now = uow.now()
+            cutoff = now - self._keep_jobs
             deleted = uow.jobs.purge_finished(cutoff, batch)
             deleted += uow.webhooks.purge_events(cutoff, batch)
+            deleted += uow.records.purge_idempotency(now - IDEMPOTENCY_RETENTION, batch)
+            deleted += uow.records.purge_audit(now - AUDIT_RETENTION, batch)
             uow.commit()
             return deleted
 

@@ -103,3 +103,54 @@ def test_long_polls_past_capacity_answer_at_once(container: Container, tenant: T
     with listener.watch("job_c") as third:
         assert third is not None
     listener.stop()
+
+
+def test_purge_removes_old_idempotency_records_and_audit_events(
+    container: Container, tenant: TenantKeys
+) -> None:
+    from domain.model import AuditEvent, IdempotencyRecord
+
+    with container.uow() as uow:
+        now = uow.now()
+        uow.add(
+            IdempotencyRecord(
+                tenant_id=tenant.tenant_id,
+                route="/v1/jobs",
+                key="old",
+                request_hash="h",
+                state="done",
+                created_at=now - timedelta(hours=25),
+                updated_at=now,
+            ),
+            IdempotencyRecord(
+                tenant_id=tenant.tenant_id,
+                route="/v1/jobs",
+                key="new",
+                request_hash="h",
+                state="done",
+                created_at=now,
+                updated_at=now,
+            ),
+            AuditEvent(
+                id="aud_01aaaaaaaaaaaaaaaaaaaaaaaa",
+                tenant_id=tenant.tenant_id,
+                at=now - timedelta(days=366),
+                action="job.cancel",
+                target_type="job",
+                target_id="job_x",
+                details={},
+            ),
+        )
+        uow.commit()
+    while container.scheduling.purge(batch=50):
+        pass
+    with container.uow() as uow:
+        keys = {
+            r.key
+            for r in uow.session.query(IdempotencyRecord).filter_by(tenant_id=tenant.tenant_id)
+        }
+        old_audit = uow.session.get(AuditEvent, "aud_01aaaaaaaaaaaaaaaaaaaaaaaa")
+        recent_audits = uow.session.query(AuditEvent).filter_by(tenant_id=tenant.tenant_id).count()
+    assert keys == {"new"}
+    assert old_audit is None
+    assert recent_audits == 3  # the tenant's three key creations, this minute, stay
