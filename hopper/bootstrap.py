@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.db import make_engine
+from domain.idempotency import IdempotencyService
 from domain.job_types import Registry, build_registry
 from domain.ports import JobWaiter, Publisher, UrlRefused
 from domain.secrets import SecretBox, local_key
@@ -17,6 +18,7 @@ from domain.services.access import AccessService
 from domain.services.delivery import DeliveryService
 from domain.services.execution import ExecutionService
 from domain.services.jobs import JobService
+from domain.services.metrics import MetricsService
 from domain.services.scheduling import SchedulerService
 from domain.services.webhooks import WebhookService
 from domain.settings import Settings
@@ -48,6 +50,8 @@ class Container:
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
         )
+        self.idempotency = IdempotencyService(self.uow)
+        self.metrics = MetricsService(self.uow)
         self.webhooks = WebhookService(
             self.uow, self.box, _UrlCheck(self.guard), self.deliveries.final_step
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
+from api.meta.metrics import exposition
 from api.problems import problem
 from api.responses import json_response
 
@@ -24,3 +25,10 @@ def readyz() -> Response:
     if checks["database"] != "ok":
         return problem(503, "The database does not answer.", title="Not ready")
     return json_response({"status": "ready", "checks": checks})
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text: queue depths and ages, running jobs, pending deliveries."""
+    body, content_type = exposition(current_app.extensions["hopper"].metrics)
+    return Response(body, mimetype=None, content_type=content_type)

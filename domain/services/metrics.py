@@ -1,0 +1,62 @@
+"""What operators watch to size worker pools: queue depth and age, running jobs, pending
+deliveries. Read from the database (the source of truth) when scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from domain.model import Job
+from domain.unit_of_work import UnitOfWork
+from domain.webhooks.model import Delivery
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    queue: str
+    queued: int
+    running: int
+    oldest_queued_seconds: float
+
+
+class MetricsService:
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow
+
+    def queues(self) -> list[QueueFigures]:
+        """Per queue: jobs due and waiting, jobs running, and how long the oldest due one has
+        waited (ix_jobs_due and ix_jobs_lease serve these)."""
+        with self._uow() as uow:
+            now = uow.now()
+            waiting = uow.session.execute(
+                select(Job.queue, func.count(), func.min(Job.run_at))
+                .where(Job.status == "queued", Job.run_at <= now)
+                .group_by(Job.queue)
+            ).all()
+            running = dict(
+                uow.session.execute(
+                    select(Job.queue, func.count())
+                    .where(Job.status == "running")
+                    .group_by(Job.queue)
+                ).all()
+            )
+        figures = {
+            q: QueueFigures(q, n, running.get(q, 0), _age(now, oldest)) for q, n, oldest in waiting
+        }
+        for queue, count in running.items():
+            figures.setdefault(queue, QueueFigures(queue, 0, count, 0.0))
+        return sorted(figures.values(), key=lambda f: f.queue)
+
+    def pending_deliveries(self) -> int:
+        with self._uow() as uow:
+            return int(
+                uow.session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
+            )
+
+
+def _age(now: object, oldest: object) -> float:
+    if oldest is None:
+        return 0.0
+    return max(0.0, (now - oldest).total_seconds())  # type: ignore[operator]
