@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,18 +21,17 @@ def alembic_config() -> Config:
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:
-    engine = make_engine(settings, pool_size=1)
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    engine.dispose()
+    _run(settings, command.upgrade, revision)
 
 
 def downgrade(settings: Settings, revision: str) -> None:
+    _run(settings, command.downgrade, revision)
+
+
+def _run(settings: Settings, step: Callable[[Config, str], None], revision: str) -> None:
     engine = make_engine(settings, pool_size=1)
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        step(config, revision)
     engine.dispose()

@@ -3,20 +3,10 @@ stop: a timeout or a cancel still ends it, by ending the process that runs it.""
 
 import time
 
-import marshmallow as ma
-
 from domain import queues
 from domain.context import JobContext
-from domain.job_types.fields import JsonNumber
 from domain.job_types.registry import JobType
-
-
-class StubbornPayload(ma.Schema):
-    seconds = JsonNumber(required=True, validate=ma.validate.Range(min=0, max=3600))
-
-
-class StubbornResult(ma.Schema):
-    slept = ma.fields.Float(required=True)
+from domain.job_types.sleep import SleepPayload, SleepResult
 
 
 def run(payload: dict, ctx: JobContext) -> dict:
@@ -33,8 +23,8 @@ JOB_TYPE = JobType(
         "will not stop is stopped anyway at its deadline."
     ),
     queue=queues.LONG,
-    payload_schema=StubbornPayload,
-    result_schema=StubbornResult,
+    payload_schema=SleepPayload,
+    result_schema=SleepResult,
     handler=run,
     default_timeout_seconds=3700,
     default_max_attempts=1,
