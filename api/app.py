@@ -39,21 +39,22 @@ def create_app(container: Any) -> Flask:
     app.extensions["hopper"] = container
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schema's order
     api = HopperApi(app)
-    for blueprint in (jobs_blp, job_types_blp, webhooks_blp, keys_blp, audit_blp):
+    for blueprint in (jobs_blp, job_types_blp, webhooks_blp, keys_blp, audit_blp, meta_blp):
         api.register_blueprint(blueprint)
-    app.register_blueprint(meta_blp)
     # validatorUrl None: the page must not call an outside validator service.
     docs = get_swaggerui_blueprint(
         "/docs", "/openapi.json", config={"app_name": "Hopper", "validatorUrl": None}
     )
     app.register_blueprint(docs)
     app.before_request(hygiene.assign_request_id)
+    app.before_request(hygiene.preflight)  # CORS preflights: before authentication
     app.before_request(auth.authenticate)
     rate_limits.init(app, container.settings.redis_url)  # its check runs here: after auth
     app.before_request(hygiene.check_body)
     app.before_request(idempotency.begin)
-    app.after_request(idempotency.finish)
+    # after_request hooks run last-registered first: hygiene.finish closes the request's log.
     app.after_request(hygiene.finish)
+    app.after_request(idempotency.finish)
     app.teardown_request(idempotency.reset)
     problems.register(app)
     auth.check_routes(app)

@@ -1,13 +1,31 @@
 """``hopper serve``: the API under gunicorn, threaded workers so slow clients and long-polls do
-not block others."""
+not block others.
+
+gunicorn's own lines go through the root logger that ``configure_logging`` set up, so they come
+out as JSON (and redacted) like every other line. Its ``Server`` header names no version (gunicorn
+27 sends ``Server: gunicorn``); the app adds no header that names one either.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from domain.settings import Settings
+
+
+class RootLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error and access logs without handlers of their own: their records propagate
+    to the root logger and its one handler."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -25,8 +43,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "timeout": 60,
             "graceful_timeout": 20,
             "keepalive": 5,
-            "accesslog": None,
-            "errorlog": "-",
+            "accesslog": None,  # the app logs one http_request line per request
+            "logger_class": RootLogger,
             "loglevel": "warning",
             "proc_name": "hopper-web",
         }

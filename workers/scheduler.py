@@ -39,14 +39,21 @@ class SchedulerLoop:
         """One pass; returns how long to pause before the next."""
         try:
             published = self._scheduling.publish_due()
-            published += self._scheduling.publish_due_deliveries()
+            deliveries = self._scheduling.publish_due_deliveries()
             reclaimed = self._scheduling.reclaim_lapsed()
             purged = self._purge_now_and_then()
         except DomainError as exc:
-            log.warning("scheduler_pass_failed", error=str(exc))
+            log.warning("scheduler_pass_failed", error=str(exc), error_type=type(exc).__name__)
             return ERROR_PAUSE
-        if published or reclaimed or purged:
-            log.info("scheduler_pass", published=published, reclaimed=reclaimed, purged=purged)
+        if published or deliveries or reclaimed or purged:
+            # jobs and webhook deliveries counted apart: `published` is jobs only
+            log.info(
+                "scheduler_pass",
+                published=published,
+                published_deliveries=deliveries,
+                reclaimed=reclaimed,
+                purged=purged,
+            )
             return 0.0
         return IDLE_PAUSE
 

@@ -3,6 +3,7 @@ deadline, and stops a handler that will not stop."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -42,8 +43,13 @@ class Watchdog(threading.Thread):
         self._renew_every = execution.lease.total_seconds() / 3
         self._deadline = time.monotonic() + claim.timeout_seconds
         self._told_at: float | None = None
+        self._context = contextvars.copy_context()
 
     def run(self) -> None:
+        # A new thread starts with an empty context: run in the task's, so lines keep its ids.
+        self._context.run(self._watch)
+
+    def _watch(self) -> None:
         next_renewal = time.monotonic() + self._renew_every
         while not self._done.wait(min(CHECK_SECONDS, self._renew_every)):
             now = time.monotonic()
