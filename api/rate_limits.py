@@ -58,6 +58,8 @@ def init(app: Flask, redis_url: str | None) -> Limiter:
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
+    # Health checks, metrics and docs are for operators and load balancers: not limited.
+    limiter.request_filter(lambda: not request.path.startswith("/v1/"))
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter
     return limiter
