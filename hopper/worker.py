@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from celery.signals import setup_logging
+
 from domain import queues
 from domain.settings import ConfigError, Settings
 from hopper.bootstrap import Container, bootstrap
@@ -28,6 +30,8 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
     threaded = set(names) == {queues.WEBHOOKS}
     threads = concurrency or DELIVERY_THREADS
     app = create_celery(settings)
+    # Our logging (JSON, redacted) is set up already; Celery must not add handlers of its own.
+    setup_logging.connect(_keep_our_logging, weak=False)
     wiring = _PerProcess(settings, pool_size=threads + 1 if threaded else 2)
     register_tasks(app, wiring.job_runner, wiring.delivery_runner)
     argv = [
@@ -92,6 +96,10 @@ class _PerProcess:
             end_process=_end_process if in_pool_process else None,
         )
         return wiring, jobs, DeliveryRunner(wiring.deliveries, wiring.outbound())
+
+
+def _keep_our_logging(**_kwargs: Any) -> None:
+    return None
 
 
 def _end_process() -> Any:
