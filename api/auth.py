@@ -71,6 +71,11 @@ def required_role() -> Role | None:
     method = "GET" if request.method == "HEAD" else request.method
     if method == "OPTIONS":
         return Role.READER
+    return declared_role(view, method)
+
+
+def declared_role(view: Any, method: str) -> Role | None:
+    """The role that a view's handler of ``method`` declares with ``@requires``, if any."""
     handler = getattr(getattr(view, "view_class", None), method.lower(), view)
     role: Role | None = getattr(handler, "required_role", None)
     return role
@@ -82,6 +87,5 @@ def check_routes(app: Flask) -> None:
             continue
         view = app.view_functions[rule.endpoint]
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
-            handler = getattr(getattr(view, "view_class", None), method.lower(), view)
-            if getattr(handler, "required_role", None) is None:
+            if declared_role(view, method) is None:
                 raise RuntimeError(f"{method} {rule.rule} declares no role (use @requires)")

@@ -1,6 +1,7 @@
 """Strict JSON bodies. Python's json module accepts NaN and Infinity, unpaired surrogates and NUL
 characters; none of them is portable JSON and PostgreSQL refuses the last two, so they are
-malformed input (400), never a 500 at the database."""
+malformed input (400), never a 500 at the database. For the same reason a query value with a NUL
+character is an invalid field (422)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from typing import Any
 
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -48,6 +50,13 @@ def _check_text(text: str) -> None:
 
 
 class StrictParser(FlaskParser):
+    def load_querystring(self, req: Any, schema: Any) -> Any:
+        # PostgreSQL refuses NUL in text: a query value with one is an invalid field.
+        for name, value in req.args.items(multi=True):
+            if "\x00" in value:
+                raise ValidationError({name: ["NUL characters are not accepted."]})
+        return super().load_querystring(req, schema)
+
     def _raw_load_json(self, req: Any) -> Any:
         if not core.is_json(req.mimetype):
             return core.missing

@@ -1,26 +1,224 @@
-"""The OpenAPI document: flask-smorest's, with every error response documented as the problem
-(RFC 9457) that the API actually sends."""
+"""The OpenAPI document: flask-smorest's, with each operation listing every problem (RFC 9457)
+that it can answer, and the headers that its answers carry.
+
+No operation has a ``default`` response: the statuses below are all that the API sends, so a
+client (or a contract test) can tell a documented answer from an undocumented one.
+"""
 
 from __future__ import annotations
 
-import http
+from typing import Any
 
+from apispec import BasePlugin
+from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from werkzeug.routing import Rule
 
+from api.auth import PROTECTED_PREFIX, declared_role
+from api.idempotency import HEADER as IDEMPOTENCY_KEY
+from api.idempotency import REPLAYED
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemSchema
+from domain.model import Role
+
+_INTEGER = {"type": "integer", "minimum": 0}
+_STRING = {"type": "string"}
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-Id": {
+        "description": "The request's id: the client's, if it sent a sane one, else a new one.",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    },
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge.",
+        "required": True,
+        "schema": _STRING,
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again; on an answer that is not a "
+        "problem, the seconds until the rate-limit window resets.",
+        "schema": _INTEGER,
+    },
+    "X-RateLimit-Limit": {"description": "Requests allowed in the window.", "schema": _INTEGER},
+    "X-RateLimit-Remaining": {"description": "Requests left in the window.", "schema": _INTEGER},
+    "X-RateLimit-Reset": {"description": "When the window resets (Unix time).", "schema": _INTEGER},
+    REPLAYED: {
+        "description": "Present when this is the stored answer to an earlier request that had "
+        "the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+# Flask-Limiter sets them, Retry-After included, on every answer it has counted.
+RATE_LIMIT_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+)
+
+PROBLEMS: dict[int, str] = {
+    400: "Malformed JSON in the body",
+    401: "No valid API key",
+    403: "The API key's role is too weak for this route",
+    404: "No such resource in the API key's tenant",
+    409: "The resource's state forbids this, or a request with the same Idempotency-Key is "
+    "still in flight",
+    413: "The body is over the size limit",
+    414: "The request line is over the web server's limit",
+    415: "A body sent with a content type other than application/json",
+    422: "Invalid fields: `errors` names each one",
+    429: "Over a rate limit",
+    431: "The request's headers are over the web server's limit",
+    500: "Internal error",
+    501: "A transfer coding the web server does not implement",
+    503: "A service the request needs (the database) does not answer",
+}
+# What the web server itself may answer, before the request reaches the API.
+SERVER_PROBLEMS = (400, 414, 431, 501)
+# Headers beside X-Request-Id. 401 and 403 are answered before the rate limits are counted, so
+# they carry no X-RateLimit-* headers; everything after carries them.
+PROBLEM_HEADERS: dict[int, tuple[str, ...]] = {
+    401: ("WWW-Authenticate",),
+    403: (),
+}
+_RETRY_AFTER_REQUIRED = {**HEADERS["Retry-After"], "required": True}
+
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": IDEMPOTENCY_KEY,
+    "required": False,
+    "description": "Makes a retry of this POST safe for 24 hours: the same key with the same "
+    "body returns the first answer again, without doing anything again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+
+IF_NONE_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "The ETag of the resource as last seen: 304 if it has not changed since.",
+    "schema": {"type": "string"},
+}
+
+
+def response_name(status: int) -> str:
+    return f"Problem{status}"
 
 
 class HopperApi(Api):
     ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists its problems instead
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app, spec_kwargs={"extra_plugins": [DocumentedAnswers(app)]})
+        self.ma_plugin.converter.add_attribute_function(only_null_or_the_object)
 
     def _register_responses(self) -> None:
-        for status in http.HTTPStatus:
-            response: dict = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
+        for name, header in HEADERS.items():
+            self.spec.components.header(name, header, lazy=True)
+        self.spec.components.header("Retry-After-Required", _RETRY_AFTER_REQUIRED, lazy=True)
+        for status, description in PROBLEMS.items():
+            response: dict[str, Any] = {"description": description, "schema": self.ERROR_SCHEMA}
             prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        default = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
-        prepare_response(default, self.spec, PROBLEM_MEDIA_TYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
+            response["headers"] = _problem_headers(status)
+            self.spec.components.response(response_name(status), response, lazy=True)
+        # flask-smorest names the 422 of `@blp.arguments` after the status.
+        unprocessable = {"description": PROBLEMS[422], "schema": self.ERROR_SCHEMA}
+        prepare_response(unprocessable, self.spec, PROBLEM_MEDIA_TYPE)
+        unprocessable["headers"] = _problem_headers(422)
+        self.spec.components.response("UNPROCESSABLE_ENTITY", unprocessable, lazy=True)
+
+
+def only_null_or_the_object(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, Any]:
+    """A nullable nested object as apispec writes it for OpenAPI 3.0 is `anyOf: [{type: object,
+    nullable: true}, {$ref}]`, which any object at all matches; the first branch is narrowed to
+    null alone, so that a non-null value must be the referenced object."""
+    branches = ret.get("anyOf")
+    if not isinstance(branches, list) or {"type": "object", "nullable": True} not in branches:
+        return {}
+    loose = branches.index({"type": "object", "nullable": True})
+    narrowed = [*branches]
+    narrowed[loose] = {"type": "object", "nullable": True, "enum": [None]}
+    return {"anyOf": narrowed}
+
+
+def _problem_headers(status: int) -> dict[str, str]:
+    names = ["X-Request-Id", *PROBLEM_HEADERS.get(status, RATE_LIMIT_HEADERS)]
+    headers = {name: name for name in names}
+    if status == 429:
+        headers["Retry-After"] = "Retry-After-Required"
+    return headers
+
+
+class DocumentedAnswers(BasePlugin):
+    """Completes each operation as flask-smorest registers it: the problems it can answer, the
+    headers on every answer, the Idempotency-Key of every POST and the If-None-Match of every
+    read that can answer 304."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+
+    def operation_helper(
+        self,
+        path: str | None = None,
+        operations: dict[str, Any] | None = None,
+        rule: Rule | None = None,
+        **_: Any,
+    ) -> None:
+        if path is None or not operations or rule is None:
+            return
+        view = self._app.view_functions[rule.endpoint]
+        for method, operation in operations.items():
+            role = declared_role(view, method)
+            responses = operation.setdefault("responses", {})
+            for status in statuses(path, method, role, has_body="requestBody" in operation):
+                if str(status) not in {str(code) for code in responses}:
+                    responses[str(status)] = response_name(status)
+            for code, response in responses.items():
+                if isinstance(response, dict):
+                    _add_headers(response, int(code), method, path)
+            if method.upper() == "POST":
+                operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_PARAMETER))
+            if "304" in {str(code) for code in responses}:
+                operation.setdefault("parameters", []).append(dict(IF_NONE_MATCH_PARAMETER))
+            if role is not None and role is not Role.READER:
+                note = f"Needs the `{role}` role."
+                operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()
+
+
+def statuses(path: str, method: str, role: Role | None, *, has_body: bool) -> list[int]:
+    """The problems that an operation can answer, in the order the API checks for them."""
+    method = method.upper()
+    if not _protected(path):
+        return _with_server([413, 500, 503])  # no key, and no rate limit either
+    found = [401]
+    if role is not None and role is not Role.READER:
+        found.append(403)
+    found.append(413)
+    if method in ("POST", "PUT", "PATCH"):
+        found.append(415)
+    if has_body:
+        found.append(400)
+    if has_body or method == "POST":
+        found.append(422)  # a POST's Idempotency-Key, reused with another body
+    if "{" in path:
+        found.append(404)
+    if method == "POST":
+        found.append(409)
+    return _with_server([*found, 429, 500, 503])
+
+
+def _with_server(found: list[int]) -> list[int]:
+    return list(dict.fromkeys([*found, *SERVER_PROBLEMS]))
+
+
+def _protected(path: str) -> bool:
+    return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
+
+
+def _add_headers(response: dict[str, Any], status: int, method: str, path: str) -> None:
+    headers = response.setdefault("headers", {})
+    for name in ("X-Request-Id", *(RATE_LIMIT_HEADERS if _protected(path) else ())):
+        headers.setdefault(name, name)
+    if method.upper() == "POST" and 200 <= status < 300:
+        headers.setdefault(REPLAYED, REPLAYED)

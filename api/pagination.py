@@ -10,6 +10,13 @@ from flask import Response, request
 
 from domain.pagination import Page
 
+LINK_HEADER = {
+    "Link": {
+        "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
+        "schema": {"type": "string"},
+    }
+}
+
 
 class PageQuery(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))

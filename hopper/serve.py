@@ -38,7 +38,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.web_processes,
-            "worker_class": "gthread",
+            "worker_class": "hopper.gunicorn_worker.ProblemWorker",
             "threads": s.web_threads,
             "timeout": 60,
             "graceful_timeout": 20,

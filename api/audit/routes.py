@@ -10,7 +10,7 @@ from flask.views import MethodView
 from api.auth import principal, requires
 from api.json_body import HopperBlueprint
 from api.keys.schemas import AuditEventSchema, AuditPageSchema
-from api.pagination import PageQuery, add_link, page_body
+from api.pagination import LINK_HEADER, PageQuery, add_link, page_body
 from api.responses import json_response
 from domain.model import Role
 
@@ -24,7 +24,7 @@ _event = AuditEventSchema()
 class AuditEvents(MethodView):
     @requires(Role.ADMIN)
     @blp.arguments(PageQuery, location="query")
-    @blp.response(200, AuditPageSchema)
+    @blp.response(200, AuditPageSchema, headers=LINK_HEADER)
     def get(self, query: dict[str, Any]) -> Response:
         """List audit events, newest first"""
         access = current_app.extensions["hopper"].access

@@ -20,7 +20,7 @@ from api.jobs.schemas import (
     JobSchema,
 )
 from api.json_body import HopperBlueprint
-from api.pagination import add_link, page_body
+from api.pagination import LINK_HEADER, add_link, page_body
 from api.responses import json_response
 from domain.commands import SubmitJob
 from domain.errors import NotFound
@@ -35,6 +35,15 @@ blp = HopperBlueprint(
 _attempts = AttemptSchema()
 _jobs = JobSchema()
 POLL_AGAIN_SECONDS = "1"
+LOCATION = {"Location": {"required": True, "schema": {"type": "string"}}}
+ETAG = {"ETag": {"required": True, "schema": {"type": "string"}}}
+POLL_AGAIN = {
+    "Retry-After": {
+        "description": "While the job is unfinished, seconds to wait before polling again; "
+        "never less than the seconds until the rate-limit window resets.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
 
 
 def _service() -> Any:
@@ -59,7 +68,7 @@ def _job_response(job: Job, status: int = 200, headers: dict[str, str] | None = 
 class JobCollection(MethodView):
     @requires(Role.SUBMITTER)
     @blp.arguments(JobCreateSchema)
-    @blp.response(202, JobSchema, headers={"Location": {"schema": {"type": "string"}}})
+    @blp.response(202, JobSchema, headers=LOCATION)
     def post(self, body: dict[str, Any]) -> Response:
         """Submit a job"""
         (job,) = _service().submit(principal(), [_command(body)], g.request_id)
@@ -67,7 +76,7 @@ class JobCollection(MethodView):
 
     @requires(Role.READER)
     @blp.arguments(JobListQuery, location="query")
-    @blp.response(200, JobPageSchema)
+    @blp.response(200, JobPageSchema, headers=LINK_HEADER)
     def get(self, query: dict[str, Any]) -> Response:
         """List jobs, newest first"""
         filters = JobFilter(
@@ -96,8 +105,10 @@ class JobBatch(MethodView):
 class JobItem(MethodView):
     @requires(Role.READER)
     @blp.arguments(JobGetQuery, location="query")
-    @blp.response(200, JobSchema)
-    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag)")
+    @blp.response(200, JobSchema, headers={**ETAG, **POLL_AGAIN})
+    @blp.alt_response(
+        304, description="Not modified (If-None-Match matched the ETag)", headers=ETAG
+    )
     def get(self, query: dict[str, Any], job_id: str) -> Response:
         """Get a job (ETag; `wait` long-polls until it finishes)"""
         job = _service().get(principal(), _job_id(job_id), wait=query["wait"])

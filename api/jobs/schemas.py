@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from api.fields import UtcDateTime
 from api.pagination import PageQuery, page_schema
 from domain.representation import AttemptSchema, JobSchema
 
@@ -21,7 +22,7 @@ class JobCreateSchema(ma.Schema):
     priority = ma.fields.String(
         load_default="normal", validate=ma.validate.OneOf(["high", "normal", "low"])
     )
-    run_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    run_at = UtcDateTime(load_default=None, allow_none=True)
     max_attempts = ma.fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=25)
     )
@@ -55,8 +56,8 @@ class JobBatchResultSchema(ma.Schema):
 class JobListQuery(PageQuery):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(_STATUSES))
     type = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=100))
-    created_after = ma.fields.AwareDateTime(load_default=None)
-    created_before = ma.fields.AwareDateTime(load_default=None)
+    created_after = UtcDateTime(load_default=None)
+    created_before = UtcDateTime(load_default=None)
 
 
 class JobGetQuery(ma.Schema):

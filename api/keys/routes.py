@@ -11,7 +11,7 @@ from flask.views import MethodView
 from api.auth import principal, requires
 from api.json_body import HopperBlueprint
 from api.keys.schemas import KeyCreateSchema, KeyPageSchema, KeySchema, NewKeySchema
-from api.pagination import PageQuery, add_link, page_body
+from api.pagination import LINK_HEADER, PageQuery, add_link, page_body
 from api.responses import json_response
 from domain.errors import FieldError, ValidationFailed
 from domain.model import Role
@@ -41,7 +41,7 @@ class Keys(MethodView):
 
     @requires(Role.ADMIN)
     @blp.arguments(PageQuery, location="query")
-    @blp.response(200, KeyPageSchema)
+    @blp.response(200, KeyPageSchema, headers=LINK_HEADER)
     def get(self, query: dict[str, Any]) -> Response:
         """List API keys, newest first (never their secrets)"""
         page = _access().list_keys(principal(), query["limit"], query["cursor"])

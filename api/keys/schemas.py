@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from api.fields import UtcDateTime
 from api.pagination import page_schema
 from domain.representation import Timestamp
 
@@ -11,7 +12,7 @@ class KeyCreateSchema(ma.Schema):
     role = ma.fields.String(
         required=True, validate=ma.validate.OneOf(["reader", "submitter", "admin"])
     )
-    expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    expires_at = UtcDateTime(load_default=None, allow_none=True)
 
 
 class KeySchema(ma.Schema):

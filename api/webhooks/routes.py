@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import principal, requires
 from api.json_body import HopperBlueprint
-from api.pagination import PageQuery, add_link
+from api.pagination import LINK_HEADER, PageQuery, add_link
 from api.responses import json_response
 from api.webhooks.schemas import (
     DeliveryPageSchema,
@@ -34,6 +34,7 @@ _endpoint = EndpointSchema()
 _with_secret = EndpointWithSecretSchema()
 _delivery = DeliverySchema()
 NO_STORE = {"Cache-Control": "no-store"}
+LOCATION = {"Location": {"required": True, "schema": {"type": "string"}}}
 
 
 def _service() -> Any:
@@ -55,7 +56,7 @@ def _delivery_body(view: DeliveryView) -> dict[str, Any]:
 class Endpoints(MethodView):
     @requires(Role.ADMIN)
     @blp.arguments(EndpointCreateSchema)
-    @blp.response(201, EndpointWithSecretSchema)
+    @blp.response(201, EndpointWithSecretSchema, headers=LOCATION)
     def post(self, body: dict[str, Any]) -> Response:
         """Create a webhook endpoint (its secret is shown only in this answer)"""
         created = _service().create(principal(), body)
@@ -64,7 +65,7 @@ class Endpoints(MethodView):
 
     @requires(Role.ADMIN)
     @blp.arguments(PageQuery, location="query")
-    @blp.response(200, EndpointPageSchema)
+    @blp.response(200, EndpointPageSchema, headers=LINK_HEADER)
     def get(self, query: dict[str, Any]) -> Response:
         """List webhook endpoints, newest first"""
         page = _service().list(principal(), query["limit"], query["cursor"])
@@ -119,7 +120,7 @@ class EndpointTest(MethodView):
 class Deliveries(MethodView):
     @requires(Role.ADMIN)
     @blp.arguments(PageQuery, location="query")
-    @blp.response(200, DeliveryPageSchema)
+    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER)
     def get(self, query: dict[str, Any], endpoint_id: str) -> Response:
         """List an endpoint's deliveries, newest first"""
         page = _service().deliveries(principal(), endpoint_id, query["limit"], query["cursor"])

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from domain import audit
 from domain.auth import Principal
-from domain.errors import FieldError, NotFound, ValidationFailed
+from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.ids import looks_like, new_id
 from domain.pagination import Page, decode_cursor, paginate
 from domain.ports import DeliverWebhook, UrlGuard, UrlRefused
@@ -21,6 +23,7 @@ from domain.webhooks.outbox import add_deliveries, new_event
 from domain.webhooks.signing import new_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)
+RACE_RETRIES = 5
 CHANGEABLE = ("url", "description", "event_types", "job_types", "enabled")
 
 
@@ -179,10 +182,18 @@ class WebhookService:
             return DeliveryView(delivery, uow.webhooks.attempt_logs([delivery.id])[delivery.id])
 
     def redeliver(self, principal: Principal, endpoint_id: str, delivery_id: str) -> DeliveryView:
+        for _ in range(RACE_RETRIES):
+            try:
+                return self._redeliver(principal, endpoint_id, delivery_id)
+            except StaleDataError:
+                continue  # a delivery worker changed it meanwhile: look again
+        raise Conflict(f"delivery {delivery_id} is changing too fast; try again")
+
+    def _redeliver(self, principal: Principal, endpoint_id: str, delivery_id: str) -> DeliveryView:
         with self._uow() as uow:
             delivery = self._find_delivery(uow, principal, endpoint_id, delivery_id)
-            delivery.redeliver(uow.now(), self._final_step)
             event = uow.webhooks.event(delivery.event_id)
+            delivery.redeliver(uow.now(), self._final_step)
             uow.publish_after_commit(
                 DeliverWebhook(delivery.id, event.request_id if event else None)
             )
@@ -216,7 +227,11 @@ class WebhookService:
         self, uow: UnitOfWork, principal: Principal, endpoint_id: str, delivery_id: str
     ) -> Delivery:
         self._find(uow, principal, endpoint_id)
-        delivery = uow.webhooks.delivery(endpoint_id, delivery_id)
+        delivery = (
+            uow.webhooks.delivery(endpoint_id, delivery_id)
+            if looks_like("dlv", delivery_id)
+            else None
+        )
         if delivery is None:
             raise NotFound(f"no delivery {delivery_id}")
         return delivery

@@ -1,0 +1,188 @@
+"""The OpenAPI document tells the truth: schemathesis reads the live `/openapi.json` of a running
+Hopper and sends every operation generated requests (valid and invalid), once per role, and each
+answer must be no 5xx, a documented status with a documented content type, carry the documented
+headers, and match the documented schema.
+
+Hermetic by construction. The stack runs with `HOPPER_OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8`, so
+the outbound guard never lets a delivery leave loopback; but the guard resolves a URL's host name
+when an endpoint is created or changed, and a generated name would be a DNS query leaving the
+machine. So before each request, `hermetic_url` points any webhook URL that the guard would get as
+far as resolving (an http(s) URL with a host) at the test's own receiver on 127.0.0.1; every other
+generated URL is sent as it is, for the guard to refuse on its form alone.
+`test_generated_urls_reach_only_the_receiver` holds that rule to it with a resolver that fails
+the test if it is ever called.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from domain.settings import Settings
+from hopper.bootstrap import bootstrap
+from tests.contract.conftest import ROLES, Contract
+from tests.services import real_env
+from workers.outbound.guard import OutboundGuard, OutboundPolicy, Refused
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+EXAMPLES_PER_OPERATION = 25
+# The document itself, the page that renders it, and Flask's static files.
+NOT_DOCUMENTED = {"api-docs", "swagger_ui", "static"}
+REQUEST_TIMEOUT = 45  # above the longest long-poll (`?wait=30`)
+
+# Operations whose success consumes the resource: each example that names the seeded resource
+# gets a fresh one instead, so later examples still find something to act on.
+FRESH = {
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): ("endpoint_id", "endpoint"),
+    ("DELETE", "/v1/api-keys/{key_id}"): ("key_id", "api_key"),
+    ("POST", "/v1/jobs/{job_id}/cancel"): ("job_id", "queued_job"),
+    ("POST", "/v1/jobs/{job_id}/retry"): ("job_id", "canceled_job"),
+}
+
+
+def hermetic_url(value: Any, netloc: str) -> Any:
+    """`value` with its host and port replaced by `netloc` if the outbound guard would resolve
+    its host; otherwise `value` unchanged (the guard refuses it on its form alone)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return value
+    if parts.scheme not in ("http", "https") or not host:
+        return value
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _make_hermetic(case: schemathesis.Case, netloc: str) -> None:
+    if isinstance(case.body, dict) and "url" in case.body:
+        case.body["url"] = hermetic_url(case.body["url"], netloc)
+
+
+def _use_fresh_resources(case: schemathesis.Case, contract: Contract) -> None:
+    fresh = FRESH.get((case.method.upper(), case.path))
+    if fresh is None or not case.path_parameters:
+        return
+    name, factory = fresh
+    if case.path_parameters.get(name) in contract.seeds.for_parameter(name):
+        case.path_parameters[name] = getattr(contract.tenant, factory)()
+
+
+@pytest.fixture(scope="module", params=ROLES)
+def role(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
+    config = schemathesis.Config.from_dict(
+        {
+            "generation": {"max-examples": EXAMPLES_PER_OPERATION, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
+    loaded = schemathesis.openapi.from_url(
+        f"{contract.stack.base_url}/openapi.json", config=config, timeout=10
+    )
+    seeds = contract.seeds
+
+    @loaded.hook
+    def flatmap_path_parameters(
+        ctx: schemathesis.HookContext, parameters: dict[str, Any] | None
+    ) -> st.SearchStrategy:
+        """Each path parameter is a real id of the tenant, or the generated value (shrinks
+        towards the real one)."""
+        if not parameters:
+            return st.just(parameters)
+        return st.fixed_dictionaries(
+            {
+                name: st.sampled_from([*seeds.for_parameter(name), value])
+                for name, value in parameters.items()
+            }
+        )
+
+    return loaded
+
+
+schema = schemathesis.pytest.from_fixture("contract_schema")
+
+
+@schema.parametrize()
+def test_every_answer_is_the_documented_one(
+    case: schemathesis.Case, contract: Contract, role: str
+) -> None:
+    _make_hermetic(case, f"127.0.0.1:{contract.receiver.port}")
+    _use_fresh_resources(case, contract)
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {contract.tenant.keys[role]}"},
+        checks=CHECKS,
+        timeout=REQUEST_TIMEOUT,
+    )
+
+
+def test_the_document_covers_every_route(contract: Contract) -> None:
+    """What the test above cannot reach, it cannot check: every route the app serves is in the
+    live document, apart from the document itself, its page and Flask's static files."""
+    spec = contract.stack.request("GET", "/openapi.json").json()
+    documented = {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    app = create_app(bootstrap(Settings.from_env(real_env())))
+    served = {
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.split(".")[0] not in NOT_DOCUMENTED
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    app.extensions["hopper"].engine.dispose()
+    assert sorted(served - documented) == []
+    assert sorted(documented - served) == []
+
+
+def _never_resolve(host: str, port: int) -> list[str]:
+    raise AssertionError(f"the guard tried to resolve {host!r}")
+
+
+URLISH = st.builds(
+    "{}{}{}{}".format,
+    st.sampled_from(["http://", "https://", "HTTP://", " http://", "ftp://", "http:/", ""]),
+    st.sampled_from(["", "user:pw@", "@", "[::1]", "[", "xn--", "127.0.0.1", "localhost"]),
+    st.text(max_size=30),
+    st.sampled_from(["", ":80", ":0", ":99999", ":x", "/path?q#f"]),
+)
+
+
+@hypothesis.settings(max_examples=500, database=None, deadline=None)
+@hypothesis.given(value=st.one_of(st.text(), URLISH))
+def test_generated_urls_reach_only_the_receiver(value: str) -> None:
+    settings = Settings.from_env(real_env())
+    guard = OutboundGuard(OutboundPolicy.from_settings(settings), resolve=_never_resolve)
+    try:
+        destination = guard.destination(hermetic_url(value, "127.0.0.1:4321"))
+    except Refused:
+        return
+    assert (destination.addresses, destination.port) == (("127.0.0.1",), 4321)
