@@ -37,6 +37,7 @@ def real_env(**extra: str) -> dict[str, str]:
         # Tests drive more traffic than one client should; the limits have tests of their own.
         "HOPPER_RATE_LIMIT_DEFAULT": "2000/second",
         "HOPPER_RATE_LIMIT_CREATE": "2000/second",
+        "HOPPER_RATE_LIMIT_AUTH_FAILURES": "2000/second",
         # A key for test data only: never use it for anything real.
         "HOPPER_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         **extra,

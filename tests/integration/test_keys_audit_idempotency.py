@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -14,7 +15,7 @@ from api.app import create_app
 from domain.settings import Settings
 from hopper.bootstrap import bootstrap
 from tests.factories import TenantKeys, unique
-from tests.services import real_env
+from tests.services import REDIS_DB, real_env
 
 ECHO = {"type": "echo", "payload": {"message": "x"}}
 
@@ -209,8 +210,13 @@ def test_idempotency_rules(
 
 @pytest.fixture
 def limited_app(migrated_database: str) -> Flask:
+    # Counters of its own, empty: other tests' failed authentications from 127.0.0.1 must not
+    # count here.
+    url = f"redis://127.0.0.1:6379/{int(REDIS_DB) + 1}"
+    redis.Redis.from_url(url).flushdb()
     settings = Settings.from_env(
         real_env(
+            REDIS_URL=url,
             HOPPER_RATE_LIMIT_DEFAULT="6/minute",
             HOPPER_RATE_LIMIT_CREATE="2/minute",
             HOPPER_RATE_LIMIT_AUTH_FAILURES="3/minute",
