@@ -26,7 +26,6 @@ from domain.model import IdempotencyRecord
 if TYPE_CHECKING:
     from domain.unit_of_work import UnitOfWork
 
-RETENTION = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)  # an in-flight claim older than this lost its request
 
 
@@ -53,8 +52,11 @@ def request_hash(body: Any) -> str:
 
 
 class IdempotencyService:
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], keep: timedelta = timedelta(hours=24)
+    ) -> None:
         self._uow = uow
+        self._keep = keep
 
     def begin(self, claim: Claim, body_hash: str) -> Replay | None:
         """Claim the key, or return the stored answer to replay. Raises Conflict (in flight) or
@@ -62,6 +64,10 @@ class IdempotencyService:
         with self._uow() as uow:
             now = uow.now()
             found = uow.session.get(IdempotencyRecord, (claim.tenant_id, claim.route, claim.key))
+            if found is not None and now - found.created_at > self._keep:
+                uow.session.delete(found)  # expired, though not purged yet: the key is free
+                uow.session.flush()
+                found = None
             if found is not None:
                 return self._existing(uow, found, body_hash, now)
             uow.add(_new_record(claim, body_hash, now))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
@@ -187,18 +187,13 @@ class RecordRepository:
         self.session = session
 
     def purge_idempotency(self, before: datetime, limit: int) -> int:
+        columns = (IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key)
         old = self.session.execute(
-            select(IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key)
-            .where(IdempotencyRecord.created_at < before)
-            .limit(limit)
+            select(*columns).where(IdempotencyRecord.created_at < before).limit(limit)
         ).all()
-        for tenant_id, route, key in old:
+        if old:
             self.session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.tenant_id == tenant_id,
-                    IdempotencyRecord.route == route,
-                    IdempotencyRecord.key == key,
-                )
+                delete(IdempotencyRecord).where(tuple_(*columns).in_([tuple(row) for row in old]))
             )
         return len(old)
 

@@ -129,6 +129,9 @@ class Settings:
     republish_after_seconds: float = 60.0
     stop_grace_seconds: float = 3.0
     retention_jobs_days: float = 30.0
+    retention_events_days: float = 30.0
+    retention_idempotency_hours: float = 24.0
+    retention_audit_days: float = 365.0
     log_format: str = "auto"
     log_level: str = "INFO"
     var_dir: Path = field(default=Path("var"))
@@ -190,6 +193,11 @@ class Settings:
             ),
             stop_grace_seconds=reader.get("HOPPER_STOP_GRACE_SECONDS", _positive_float, 3.0),
             retention_jobs_days=reader.get("HOPPER_RETENTION_JOBS_DAYS", _positive_float, 30.0),
+            retention_events_days=reader.get("HOPPER_RETENTION_EVENTS_DAYS", _positive_float, 30.0),
+            retention_idempotency_hours=reader.get(
+                "HOPPER_RETENTION_IDEMPOTENCY_HOURS", _positive_float, 24.0
+            ),
+            retention_audit_days=reader.get("HOPPER_RETENTION_AUDIT_DAYS", _positive_float, 365.0),
             log_format=reader.get("HOPPER_LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
             log_level=reader.get(
                 "HOPPER_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"

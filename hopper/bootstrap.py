@@ -4,6 +4,7 @@ web app, the worker, the scheduler and the CLI alike. Tests call it with fakes o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -19,7 +20,7 @@ from domain.services.delivery import DeliveryService
 from domain.services.execution import ExecutionService
 from domain.services.jobs import JobService
 from domain.services.metrics import MetricsService
-from domain.services.scheduling import SchedulerService
+from domain.services.scheduling import Retention, SchedulerService
 from domain.services.webhooks import WebhookService
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
@@ -50,13 +51,15 @@ class Container:
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
         )
-        self.idempotency = IdempotencyService(self.uow)
+        self.idempotency = IdempotencyService(
+            self.uow, timedelta(hours=self.settings.retention_idempotency_hours)
+        )
         self.metrics = MetricsService(self.uow)
         self.webhooks = WebhookService(
             self.uow, self.box, _UrlCheck(self.guard), self.deliveries.final_step
         )
         self.scheduling = SchedulerService(
-            self.uow, self.settings.republish_after_seconds, self.settings.retention_jobs_days
+            self.uow, self.settings.republish_after_seconds, _retention(self.settings)
         )
 
     def outbound(self) -> OutboundClient:
@@ -152,3 +155,12 @@ def _encryption_keys(settings: Settings) -> tuple[str, ...]:
     if settings.encryption_keys:
         return settings.encryption_keys
     return (local_key(settings.var_dir / "encryption.key"),)
+
+
+def _retention(settings: Settings) -> Retention:
+    return Retention(
+        jobs=timedelta(days=settings.retention_jobs_days),
+        events=timedelta(days=settings.retention_events_days),
+        idempotency=timedelta(hours=settings.retention_idempotency_hours),
+        audit=timedelta(days=settings.retention_audit_days),
+    )

@@ -7,12 +7,12 @@ once without publishing or reclaiming the same job twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
-from domain.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 from domain.model.job import ErrorType, job_error
 from domain.ports import DeliverWebhook
 from domain.services.dispatch import run_command
@@ -20,7 +20,15 @@ from domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-AUDIT_RETENTION = timedelta(days=365)
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each kind of record is kept (CONTRACT section 6), each configurable."""
+
+    jobs: timedelta = timedelta(days=30)
+    events: timedelta = timedelta(days=30)
+    idempotency: timedelta = timedelta(hours=24)
+    audit: timedelta = timedelta(days=365)
 
 
 class SchedulerService:
@@ -28,11 +36,11 @@ class SchedulerService:
         self,
         uow: Callable[[], UnitOfWork],
         republish_after_seconds: float = 60.0,
-        retention_jobs_days: float = 30.0,
+        retention: Retention | None = None,
     ) -> None:
         self._uow = uow
         self._republish_after = timedelta(seconds=republish_after_seconds)
-        self._keep_jobs = timedelta(days=retention_jobs_days)
+        self._keep = retention or Retention()
 
     def publish_due(self, limit: int = 500) -> int:
         """Publish queued jobs that are due and whose last publish is missing or stale."""
@@ -84,11 +92,10 @@ class SchedulerService:
         """Delete one small batch of what is past retention; returns how many rows went."""
         with self._uow() as uow:
             now = uow.now()
-            cutoff = now - self._keep_jobs
-            deleted = uow.jobs.purge_finished(cutoff, batch)
-            deleted += uow.webhooks.purge_events(cutoff, batch)
-            deleted += uow.records.purge_idempotency(now - IDEMPOTENCY_RETENTION, batch)
-            deleted += uow.records.purge_audit(now - AUDIT_RETENTION, batch)
+            deleted = uow.jobs.purge_finished(now - self._keep.jobs, batch)
+            deleted += uow.webhooks.purge_events(now - self._keep.events, batch)
+            deleted += uow.records.purge_idempotency(now - self._keep.idempotency, batch)
+            deleted += uow.records.purge_audit(now - self._keep.audit, batch)
             uow.commit()
             return deleted
 

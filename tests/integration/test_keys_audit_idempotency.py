@@ -259,3 +259,18 @@ def test_rate_limits_fail_open_when_redis_is_down(
         200
     ] * 3
     assert client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).status_code == 202
+
+
+def test_an_expired_idempotency_key_is_free_again(container, tenant: TenantKeys) -> None:
+    from datetime import timedelta as td
+
+    from domain.idempotency import Claim, IdempotencyService
+
+    short = IdempotencyService(container.uow, keep=td(seconds=0))
+    claim = Claim(tenant.tenant_id, "/v1/jobs", unique("idem"))
+    assert short.begin(claim, "h1") is None
+    short.finish(claim, 202, "{}", {})
+    assert short.begin(claim, "another body") is None  # past its time: neither 422 nor replay
+    lasting = IdempotencyService(container.uow)
+    with pytest.raises(Exception, match="in flight"):
+        lasting.begin(claim, "another body")
