@@ -40,9 +40,21 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("serve", help="run the HTTP API (gunicorn)").set_defaults(run=_serve)
-    worker = commands.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("-Q", "--queues", help="comma-separated queues (default: all)")
-    worker.add_argument("-c", "--concurrency", type=int, help="worker processes (default: cores)")
+    worker = commands.add_parser(
+        "worker",
+        help="run Celery workers",
+        description="Without -Q: every queue, as one process tree: the job queues in a prefork "
+        "pool of -c processes and webhooks in a pool of 16 threads. With -Q: those queues in one "
+        "pool (threads for webhooks alone, else -c processes).",
+    )
+    worker.add_argument("-Q", "--queues", help="comma-separated queues (default: every queue)")
+    worker.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        help="processes of the job pool (default: the number of cores); with -Q webhooks alone, "
+        "delivery threads (default 16)",
+    )
     worker.set_defaults(run=_worker)
     commands.add_parser("scheduler", help="run the scheduler loop").set_defaults(run=_scheduler)
     commands.add_parser(
@@ -97,9 +109,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     from hopper.bootstrap import bootstrap
+    from workers.consumer_watch import ConsumerWatch
     from workers.scheduler import SchedulerLoop
 
-    SchedulerLoop(bootstrap(settings, pool_size=1).scheduling).run_forever()
+    wiring = bootstrap(settings, pool_size=1)
+    watch = ConsumerWatch(lambda: wiring.metrics.starved_queues(wiring.consumers))
+    SchedulerLoop(wiring.scheduling, watch).run_forever()
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``hopper worker``: a Celery worker on the given queues.
+"""``hopper worker``: a Celery worker on the given queues; with none given, every queue (a pool
+for the job queues and one for ``webhooks``, under one parent: ``hopper.worker_tree``).
 
 Job queues run in a prefork pool (a stuck handler can be ended with its process); the
 ``webhooks`` queue alone runs in a thread pool, since deliveries mostly wait on the network.
@@ -14,8 +15,10 @@ from typing import Any
 from celery.signals import setup_logging
 
 from domain import queues
+from domain.job_types import build_registry
 from domain.settings import ConfigError, Settings
 from hopper.bootstrap import Container, bootstrap
+from hopper.worker_tree import WorkerTree
 from workers.celery_app import create_celery
 from workers.delivery import DeliveryRunner
 from workers.runner import JobRunner
@@ -26,6 +29,8 @@ DELIVERY_THREADS = 16
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
+    if queue_names is None:
+        return WorkerTree(every_pool(concurrency)).run()
     names = _queues(queue_names)
     threaded = set(names) == {queues.WEBHOOKS}
     threads = concurrency or DELIVERY_THREADS
@@ -41,7 +46,7 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
         "--loglevel",
         settings.log_level,
         "-n",
-        f"hopper-{names[0]}@%h",
+        f"hopper-{names[0]}-{os.getpid()}@%h",  # unique: several pools may share a host
         "--without-gossip",
         "--without-mingle",
     ]
@@ -53,9 +58,16 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
     return 0
 
 
-def _queues(queue_names: str | None) -> list[str]:
-    default = ",".join(queues.JOB_QUEUES)
-    names = [q.strip() for q in (queue_names or default).split(",") if q.strip()]
+def every_pool(concurrency: int | None) -> list[list[str]]:
+    """The arguments of each pool that together serve every queue: the job queues (every job
+    type's, sized by ``-c``) and the webhook deliveries (``DELIVERY_THREADS`` threads)."""
+    job_queues = sorted(set(queues.JOB_QUEUES) | build_registry().queues)
+    jobs = ["-Q", ",".join(job_queues)] + (["-c", str(concurrency)] if concurrency else [])
+    return [jobs, ["-Q", queues.WEBHOOKS]]
+
+
+def _queues(queue_names: str) -> list[str]:
+    names = [q.strip() for q in queue_names.split(",") if q.strip()]
     unknown = sorted(set(names) - set(queues.ALL_QUEUES))
     if unknown or not names:
         known = ", ".join(queues.ALL_QUEUES)
