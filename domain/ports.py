@@ -3,6 +3,7 @@ implementations (``workers.publisher``); tests plug in the fakes in ``domain.fak
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,4 +64,11 @@ class Watch(Protocol):
 class JobWaiter(Protocol):
     def watch(self, job_id: str) -> AbstractContextManager[Watch | None]:
         """Watch a job for its end; None when no more waits can be held right now."""
+        ...
+
+
+class QueueConsumers(Protocol):
+    def consumers(self, queues: Sequence[str]) -> dict[str, int] | None:
+        """How many consumers each queue has now; None when the broker cannot tell (or does not
+        answer)."""
         ...

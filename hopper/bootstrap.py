@@ -3,6 +3,7 @@ web app, the worker, the scheduler and the CLI alike. Tests call it with fakes o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain import queues
 from domain.db import make_engine
 from domain.idempotency import IdempotencyService
 from domain.job_types import Registry, build_registry
-from domain.ports import JobWaiter, Publisher, UrlRefused
+from domain.ports import JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.secrets import SecretBox, local_key
 from domain.services.access import AccessService
 from domain.services.delivery import DeliveryService
@@ -39,6 +41,7 @@ class Container:
     registry: Registry
     waiter: JobWaiter
     celery: Any = None
+    consumers: QueueConsumers = field(default_factory=lambda: UnknownConsumers())
     session_factory: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +74,17 @@ class Container:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher)
 
+    def known_queues(self) -> list[str]:
+        """Every queue a worker may be asked to consume: each job type's, and the deliveries'."""
+        return sorted(set(queues.ALL_QUEUES) | self.registry.queues)
+
+    def consumer_counts(self) -> dict[str, int] | None:
+        return self.consumers.consumers(self.known_queues())
+
+    def starved_queues(self) -> list[str]:
+        """Queues with due work and no consumer (empty where the broker cannot tell)."""
+        return [starved.queue for starved in self.metrics.starved_queues(self.consumers)]
+
     def health(self) -> dict[str, str]:
         return {"database": self._database(), "broker": self._broker(), "redis": self._redis()}
 
@@ -87,7 +101,7 @@ class Container:
             return "not configured"
         try:
             with self.celery.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=1)
+                connection.ensure_connection(max_retries=0, timeout=1)  # one try
         except Exception as exc:
             return f"unavailable: {type(exc).__name__}"
         return "ok"
@@ -114,12 +128,15 @@ def bootstrap(
 ) -> Container:
     settings = settings or Settings.from_env()
     celery = None
+    consumers: QueueConsumers = UnknownConsumers()
     if publisher is None:
         from workers.celery_app import create_celery
+        from workers.consumers import BrokerConsumers
         from workers.publisher import CeleryPublisher
 
         celery = create_celery(settings, publisher=True)
         publisher = CeleryPublisher(celery, settings.publish_timeout_seconds)
+        consumers = BrokerConsumers(celery, settings.broker_url, settings.publish_timeout_seconds)
     return Container(
         settings=settings,
         engine=engine or make_engine(settings, pool_size=pool_size),
@@ -127,6 +144,7 @@ def bootstrap(
         registry=build_registry(),
         waiter=waiter or _waiter(settings),
         celery=celery,
+        consumers=consumers,
     )
 
 
@@ -135,6 +153,13 @@ def _waiter(settings: Settings) -> JobWaiter:
     if settings.is_postgres:
         return PostgresListener(settings.database_url, capacity)
     return PollingWaiter(capacity)
+
+
+class UnknownConsumers:
+    """No broker to ask (a stack wired with a fake publisher): consumer counts are unknown."""
+
+    def consumers(self, queues: Sequence[str]) -> dict[str, int] | None:
+        return None
 
 
 class _UrlCheck:

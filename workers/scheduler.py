@@ -1,6 +1,6 @@
 """The scheduler process: a loop with sub-second resolution that repairs what the fast path
-dropped. It publishes due jobs (run_at reached, backoff over, a lost publish) and takes back jobs
-whose lease lapsed."""
+dropped. It publishes due jobs (run_at reached, backoff over, a lost publish), takes back jobs
+whose lease lapsed, and says when a queue with due work has no consumer."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import structlog
 
 from domain.errors import DomainError
 from domain.services.scheduling import SchedulerService
+from workers.consumer_watch import ConsumerWatch
 
 log = structlog.get_logger(__name__)
 
@@ -22,8 +23,9 @@ ERROR_PAUSE = 2.0
 
 
 class SchedulerLoop:
-    def __init__(self, scheduling: SchedulerService) -> None:
+    def __init__(self, scheduling: SchedulerService, watch: ConsumerWatch | None = None) -> None:
         self._scheduling = scheduling
+        self._watch = watch
         self.stopping = threading.Event()
         self._next_purge = 0.0
 
@@ -42,6 +44,8 @@ class SchedulerLoop:
             deliveries = self._scheduling.publish_due_deliveries()
             reclaimed = self._scheduling.reclaim_lapsed()
             purged = self._purge_now_and_then()
+            if self._watch is not None:
+                self._watch.check()
         except DomainError as exc:
             log.warning("scheduler_pass_failed", error=str(exc), error_type=type(exc).__name__)
             return ERROR_PAUSE

@@ -3,7 +3,7 @@ process reports the same truth and no multi-process bookkeeping is needed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -14,8 +14,9 @@ from domain.errors import DomainError
 
 
 class HopperCollector:
-    def __init__(self, metrics: Any) -> None:
+    def __init__(self, metrics: Any, consumer_counts: Callable[[], dict[str, int] | None]) -> None:
         self._metrics = metrics
+        self._consumer_counts = consumer_counts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("hopper_database_up", "1 when the database answered this scrape")
@@ -34,6 +35,21 @@ class HopperCollector:
         )
         deliveries.add_metric([], pending)
         yield deliveries
+        yield from _consumer_gauge(self._consumer_counts())
+
+
+def _consumer_gauge(counts: dict[str, int] | None) -> Iterator[GaugeMetricFamily]:
+    """From the broker, where it can tell (RabbitMQ); absent where it cannot."""
+    if counts is None:
+        return
+    consumers = GaugeMetricFamily(
+        "hopper_queue_consumers",
+        "Consumers of each queue, as the broker counts them",
+        labels=["queue"],
+    )
+    for queue, count in sorted(counts.items()):
+        consumers.add_metric([queue], count)
+    yield consumers
 
 
 def _queue_gauges(queues: list[Any]) -> Iterator[GaugeMetricFamily]:
@@ -51,7 +67,9 @@ def _queue_gauges(queues: list[Any]) -> Iterator[GaugeMetricFamily]:
     yield oldest
 
 
-def exposition(metrics: Any) -> tuple[bytes, str]:
+def exposition(
+    metrics: Any, consumer_counts: Callable[[], dict[str, int] | None]
+) -> tuple[bytes, str]:
     registry = CollectorRegistry()
-    registry.register(HopperCollector(metrics))  # type: ignore[arg-type]
+    registry.register(HopperCollector(metrics, consumer_counts))  # type: ignore[arg-type]
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -29,6 +29,15 @@ class ReadySchema(ma.Schema):
             "`unavailable: <reason>`. Only the database decides readiness."
         },
     )
+    queues_without_consumer = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={
+            "description": "Queues with due work (jobs or webhook deliveries) that no worker "
+            "consumes, where the broker can tell (RabbitMQ). They do not fail readiness: the "
+            "work waits, safely, for a worker."
+        },
+    )
 
 
 @blp.route("/healthz", methods=["GET"])
@@ -43,12 +52,14 @@ def healthz() -> Response:
 @blp.doc(**NO_KEY)
 @blp.response(200, ReadySchema)
 def readyz() -> Response:
-    """Ready when the database answers (else 503). The broker and Redis are reported but do not
-    fail it, since jobs are still accepted without them."""
-    checks = current_app.extensions["hopper"].health()
+    """Ready when the database answers (else 503). The broker and Redis are reported, and so are
+    queues with due work and no consumer, but they do not fail it: jobs are still accepted."""
+    container = current_app.extensions["hopper"]
+    checks = container.health()
     if checks["database"] != "ok":
         return problem(503, "The database does not answer.", title="Not ready")
-    return json_response({"status": "ready", "checks": checks})
+    body = {"status": "ready", "checks": checks}
+    return json_response(body | {"queues_without_consumer": container.starved_queues()})
 
 
 @blp.route("/metrics", methods=["GET"])
@@ -57,9 +68,11 @@ def readyz() -> Response:
     200,
     {"type": "string"},
     content_type="text/plain",
-    description="Prometheus text: queue depths and ages, running jobs, pending deliveries.",
+    description="Prometheus text: queue depths and ages, consumers per queue, running jobs, "
+    "pending deliveries.",
 )
 def metrics() -> Response:
     """Prometheus metrics"""
-    body, content_type = exposition(current_app.extensions["hopper"].metrics)
+    container = current_app.extensions["hopper"]
+    body, content_type = exposition(container.metrics, container.consumer_counts)
     return Response(body, mimetype=None, content_type=content_type)
