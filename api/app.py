@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import auth, hygiene, idempotency, problems, rate_limits
+from api import auth, body, hygiene, idempotency, problems, rate_limits
 from api.audit.routes import blp as audit_blp
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import blp as jobs_blp
@@ -50,7 +51,7 @@ def create_app(container: Any) -> Flask:
     app.before_request(hygiene.preflight)  # CORS preflights: before authentication
     app.before_request(auth.authenticate)
     rate_limits.init(app, container.settings.redis_url)  # its check runs here: after auth
-    app.before_request(hygiene.check_body)
+    app.before_request(body.check_body)
     app.before_request(idempotency.begin)
     # after_request hooks run last-registered first: hygiene.finish closes the request's log.
     app.after_request(hygiene.finish)
@@ -58,4 +59,13 @@ def create_app(container: Any) -> Flask:
     app.teardown_request(idempotency.reset)
     problems.register(app)
     auth.check_routes(app)
+    _trust_proxies(app, container.settings.trusted_proxy_hops)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind ``hops`` proxies, the client's address is the one the outermost of them saw (for
+    per-address limits and the audit trail). With none, ``X-Forwarded-For`` is never read: any
+    client could write it."""
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]

@@ -27,6 +27,12 @@ class ConfigError(Exception):
         self.variable = variable
 
 
+# Windows long enough that a well-behaved client's bursts always fit, however fast each request
+# is answered: 200 sequential submits, 50 concurrent requests, a batch and then a key.
+RATE_LIMIT_DEFAULT = "2000 per 10 seconds"
+RATE_LIMIT_CREATE = "500 per 10 seconds"
+RATE_LIMIT_AUTH_FAILURES = "20/minute"
+
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
@@ -43,6 +49,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError("expected a whole number of at least 1")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("expected a whole number of at least 0")
     return number
 
 
@@ -115,9 +128,10 @@ class Settings:
     outbound_allow_private: bool = False
     outbound_allow_http: bool = False
     outbound_allowed_networks: tuple[Any, ...] = ()
-    rate_limit_default: str = "100/second"
-    rate_limit_create: str = "20/second"
-    rate_limit_auth_failures: str = "20/minute"
+    rate_limit_default: str = RATE_LIMIT_DEFAULT
+    rate_limit_create: str = RATE_LIMIT_CREATE
+    rate_limit_auth_failures: str = RATE_LIMIT_AUTH_FAILURES
+    trusted_proxy_hops: int = 0
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 3600.0
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -167,11 +181,12 @@ class Settings:
             outbound_allow_private=reader.get("HOPPER_OUTBOUND_ALLOW_PRIVATE", _boolean, embedded),
             outbound_allow_http=reader.get("HOPPER_OUTBOUND_ALLOW_HTTP", _boolean, embedded),
             outbound_allowed_networks=reader.get("HOPPER_OUTBOUND_ALLOWED_NETWORKS", _networks, ()),
-            rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, "100/second"),
-            rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, "20/second"),
+            rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, RATE_LIMIT_DEFAULT),
+            rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, RATE_LIMIT_CREATE),
             rate_limit_auth_failures=reader.get(
-                "HOPPER_RATE_LIMIT_AUTH_FAILURES", _rate, "20/minute"
+                "HOPPER_RATE_LIMIT_AUTH_FAILURES", _rate, RATE_LIMIT_AUTH_FAILURES
             ),
+            trusted_proxy_hops=reader.get("HOPPER_TRUSTED_PROXY_HOPS", _non_negative_int, 0),
             retry_base_seconds=reader.get("HOPPER_RETRY_BASE_SECONDS", _positive_float, 1.0),
             retry_max_seconds=reader.get("HOPPER_RETRY_MAX_SECONDS", _positive_float, 3600.0),
             webhook_retry_schedule=reader.get(

@@ -248,6 +248,16 @@ def test_rate_limits_per_key_per_creating_routes_and_per_address(
     assert failures == [401, 401, 401, 429]
 
 
+def test_an_idempotent_replay_counts_against_the_creating_limit(
+    limited_app: Flask, tenant: TenantKeys
+) -> None:
+    client = limited_app.test_client()
+    again = {**tenant.headers(), "Idempotency-Key": unique("replay")}
+    answers = [client.post("/v1/jobs", json=ECHO, headers=again) for _ in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert answers[1].headers["Idempotent-Replayed"] == "true"  # it cost a lookup: it counts
+
+
 def test_rate_limits_fail_open_when_redis_is_down(
     migrated_database: str, tenant: TenantKeys
 ) -> None:
