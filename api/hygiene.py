@@ -1,23 +1,18 @@
-"""Request hygiene around every view: request ids and the log context, CORS preflights, body
-size and content type, then security and CORS headers and one access-log line per response."""
+"""Request hygiene around every view: request ids and the log context, CORS preflights, then
+security and CORS headers and one access-log line per response. (Body checks: ``api.body``.)"""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
-from typing import Any
 
 import structlog
 from flask import Response, current_app, g, request
 
-from api.problems import problem
-
 log = structlog.get_logger(__name__)
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-BATCH_ENDPOINTS = frozenset({"jobs.JobBatch"})
-DRAIN_LIMIT = 32 * 1024 * 1024
 _ASSIGNED = "hopper.request_id_assigned"
 
 API_PREFIX = "/v1"
@@ -72,50 +67,6 @@ def preflight() -> Response | None:
     return response
 
 
-def check_body() -> Any:
-    """413 for a body over the limit, 415 for a body that is not JSON (after auth, as ordered).
-    The principal is known by now: its tenant joins the log context."""
-    _bind_principal()
-    if request.url_rule is None:
-        return None
-    job_id = (request.view_args or {}).get("job_id")
-    if isinstance(job_id, str):
-        structlog.contextvars.bind_contextvars(job_id=job_id)
-    settings = current_app.extensions["hopper"].settings
-    limit = (
-        settings.max_batch_body_bytes
-        if request.endpoint in BATCH_ENDPOINTS
-        else settings.max_body_bytes
-    )
-    request.max_content_length = limit
-    length = request.content_length
-    if length is not None and length > limit:
-        _drain(length)
-        return problem(
-            413,
-            f"The body is over the {limit} byte limit for this route.",
-            headers={"Connection": "close"},
-        )
-    has_body = bool(length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
-    if has_body and request.method in ("POST", "PUT", "PATCH") and not request.is_json:
-        return problem(415, "Send the body as application/json.")
-    return None
-
-
-def _drain(length: int) -> None:
-    """Read and drop a moderately oversized body, so that the client, still sending it, gets the
-    413 rather than a reset connection. A huge one is not read: the connection is closed."""
-    if length > DRAIN_LIMIT:
-        return
-    stream = request.environ["wsgi.input"]
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 65536))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-
-
 def finish(response: Response) -> Response:
     """after_request: the request id, security and CORS headers, the access-log line."""
     response.headers["X-Request-Id"] = g.get("request_id", "")
@@ -158,7 +109,7 @@ def _allowed_origin() -> str | None:
 def _access_log(response: Response) -> None:
     started = g.get("started")
     duration_ms = None if started is None else round((time.perf_counter() - started) * 1000, 2)
-    _bind_principal()  # a 403 never reached check_body
+    bind_principal()  # a 403 never reached check_body
     log.info(
         "http_request",
         method=request.method,
@@ -169,7 +120,7 @@ def _access_log(response: Response) -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def _bind_principal() -> None:
+def bind_principal() -> None:
     principal = g.get("principal")
     if principal is not None:
         structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)

@@ -1,5 +1,6 @@
-"""``hopper serve``: the API under gunicorn, threaded workers so slow clients and long-polls do
-not block others.
+"""``hopper serve``: the API under gunicorn, threaded workers so long-polls do not block others,
+each with a front door that reads requests whole before a thread serves them, so that slow
+clients do not either (``hopper.gunicorn_worker``).
 
 gunicorn's own lines go through the root logger that ``configure_logging`` set up, so they come
 out as JSON (and redacted) like every other line. Its ``Server`` header names no version (gunicorn
@@ -30,11 +31,11 @@ class RootLogger(Logger):  # type: ignore[misc]
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self.settings = settings  # the workers' front door reads the body limits from it
         super().__init__()
 
     def load_config(self) -> None:
-        s = self._settings
+        s = self.settings
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.web_processes,
@@ -57,8 +58,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from hopper.bootstrap import bootstrap
         from hopper.logging import configure_logging
 
-        configure_logging(self._settings, "web")
-        return create_app(bootstrap(self._settings, pool_size=self._settings.web_threads))
+        configure_logging(self.settings, "web")
+        return create_app(bootstrap(self.settings, pool_size=self.settings.web_threads))
 
 
 def serve(settings: Settings) -> None:
