@@ -39,7 +39,7 @@ def begin() -> Any:
         body = strict_loads(request.get_data(cache=True)) if request.content_length else None
     except (ValueError, RecursionError):
         return None  # the view answers 400, which is not stored
-    claim = Claim(g.principal.tenant_id, request.path, key)
+    claim = Claim(g.principal.tenant_id, request.path, key, g.principal.key_id)
     replay = _service().begin(claim, request_hash(body))
     if replay is not None:
         return Response(

@@ -4,6 +4,10 @@ Phase one (before the view) claims the key with an ``in_flight`` row, whose prim
 exactly one of concurrent requests the owner. Phase two binds the claim to what the request
 creates: the transaction that commits the change also moves the row to ``committed``, so the
 change and the key stand or fall together. Phase three stores the answer, to replay it.
+
+A stored answer may carry a secret (a new API key's, a rotated webhook secret), so it is sealed
+under the encryption keys like every secret at rest, and replayed only to the API key that made
+the request: another key of the tenant is told the key is taken (409), never shown the answer.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -22,9 +26,8 @@ from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, FieldError, ValidationFailed
 from domain.model import IdempotencyRecord
-
-if TYPE_CHECKING:
-    from domain.unit_of_work import UnitOfWork
+from domain.secrets import SecretBox
+from domain.unit_of_work import UnitOfWork
 
 ABANDONED_AFTER = timedelta(seconds=60)  # an in-flight claim older than this lost its request
 
@@ -34,6 +37,7 @@ class Claim:
     tenant_id: str
     route: str
     key: str
+    api_key_id: str | None = None  # the credential that made the request
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,13 @@ def request_hash(body: Any) -> str:
 
 class IdempotencyService:
     def __init__(
-        self, uow: Callable[[], UnitOfWork], keep: timedelta = timedelta(hours=24)
+        self,
+        uow: Callable[[], UnitOfWork],
+        box: SecretBox,
+        keep: timedelta = timedelta(hours=24),
     ) -> None:
         self._uow = uow
+        self._box = box
         self._keep = keep
 
     def begin(self, claim: Claim, body_hash: str) -> Replay | None:
@@ -69,7 +77,7 @@ class IdempotencyService:
                 uow.session.flush()
                 found = None
             if found is not None:
-                return self._existing(uow, found, body_hash, now)
+                return self._existing(uow, found, claim, body_hash, now)
             uow.add(_new_record(claim, body_hash, now))
             try:
                 uow.commit()
@@ -89,7 +97,7 @@ class IdempotencyService:
                     .values(
                         state="done",
                         response_status=status,
-                        response_body=body,
+                        response_body=self._box.seal(body),
                         response_headers=headers,
                         updated_at=uow.now(),
                     )
@@ -101,26 +109,52 @@ class IdempotencyService:
             uow.commit()
 
     def _existing(
-        self, uow: UnitOfWork, found: IdempotencyRecord, body_hash: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        found: IdempotencyRecord,
+        claim: Claim,
+        body_hash: str,
+        now: datetime,
     ) -> Replay | None:
+        if found.api_key_id is None or found.api_key_id != claim.api_key_id:
+            raise Conflict(
+                "This Idempotency-Key was used by another credential; its answer is replayed "
+                "only to the API key that made the request."
+            )
         if found.request_hash != body_hash:
             raise ValidationFailed(
                 [FieldError("header.Idempotency-Key", "This key was used with a different body.")],
                 "The Idempotency-Key was already used with a different request body.",
             )
         if found.state == "done" and found.response_status is not None:
-            return Replay(
-                found.response_status, found.response_body or "", found.response_headers or {}
-            )
+            return Replay(found.response_status, self._opened(found), found.response_headers or {})
         if found.state == "in_flight" and now - found.updated_at > ABANDONED_AFTER:
             found.updated_at = now  # its request died before committing anything: take it over
             uow.commit()
             return None
         raise Conflict("a request with this Idempotency-Key is in flight")
 
+    def _opened(self, found: IdempotencyRecord) -> str:
+        try:
+            return self._box.open(found.response_body or "")
+        except ValueError:  # its encryption key was removed: better refused than run again
+            raise Conflict(
+                "The answer kept for this Idempotency-Key can no longer be read."
+            ) from None
+
+
+class BindClaim:
+    """The unit of work's commit hook: binds the request's claim to the change it commits."""
+
+    def before_commit(self, session: Session, now: datetime) -> None:
+        bind(session, now)
+
+    def after_commit(self) -> None:
+        current_claim.set(None)  # bound to this change; later commits are not
+
 
 def bind(session: Session, now: datetime) -> None:
-    """Called by the unit of work inside the transaction of the request's change."""
+    """Inside the transaction of the request's change: the claim becomes ``committed``."""
     claim = current_claim.get()
     if claim is None:
         return
@@ -147,6 +181,7 @@ def _new_record(claim: Claim, body_hash: str, now: datetime) -> IdempotencyRecor
         route=claim.route,
         key=claim.key,
         request_hash=body_hash,
+        api_key_id=claim.api_key_id,
         state="in_flight",
         created_at=now,
         updated_at=now,

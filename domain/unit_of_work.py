@@ -4,9 +4,10 @@ it has committed (never before: a worker must find the row it is told about)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import event, inspect, text
@@ -14,7 +15,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain import idempotency
 from domain.errors import StorageUnavailable
 from domain.model import Job
 from domain.ports import Command, DeliverWebhook, Publisher, PublishFailed, RunJob
@@ -28,14 +28,26 @@ log = structlog.get_logger(__name__)
 FINISHED_CHANNEL = "hopper_job_finished"
 
 
+class CommitHook(Protocol):
+    def before_commit(self, session: Session, now: datetime) -> None:
+        """Inside the transaction, just before it commits (may still refuse it by raising)."""
+        ...
+
+    def after_commit(self) -> None:
+        """Once it has committed."""
+        ...
+
+
 class UnitOfWork:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         publisher: Publisher,
+        hooks: Sequence[CommitHook] = (),
     ) -> None:
         self._session_factory = session_factory
         self._publisher = publisher
+        self._hooks = hooks
         self._pending: list[Command] = []
         self._now: datetime | None = None
 
@@ -86,9 +98,11 @@ class UnitOfWork:
         self.session.flush()
         self._write_outbox()
         self._announce_finished()
-        idempotency.bind(self.session, self.now())
+        for hook in self._hooks:
+            hook.before_commit(self.session, self.now())
         self.session.commit()
-        idempotency.current_claim.set(None)  # bound to this change; later commits are not
+        for hook in self._hooks:
+            hook.after_commit()
         pending, self._pending = self._pending, []
         if pending:
             self._publish(pending)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain import queues
 from domain.db import make_engine
-from domain.idempotency import IdempotencyService
+from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, build_registry
 from domain.ports import JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.secrets import SecretBox, local_key
@@ -31,6 +31,7 @@ from hopper.notifications import PollingWaiter, PostgresListener
 from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+_COMMIT_HOOKS = (BindClaim(),)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Container:
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
         )
         self.idempotency = IdempotencyService(
-            self.uow, timedelta(hours=self.settings.retention_idempotency_hours)
+            self.uow, self.box, timedelta(hours=self.settings.retention_idempotency_hours)
         )
         self.metrics = MetricsService(self.uow)
         self.webhooks = WebhookService(
@@ -72,7 +73,7 @@ class Container:
         )
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.publisher)
+        return UnitOfWork(self.session_factory, self.publisher, _COMMIT_HOOKS)
 
     def known_queues(self) -> list[str]:
         """Every queue a worker may be asked to consume: each job type's, and the deliveries'."""

@@ -130,7 +130,7 @@ def _reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
     from hopper.reencrypt import reencrypt_secrets
 
     count = reencrypt_secrets(bootstrap(settings, pool_size=1))
-    print(f"re-encrypted {count} webhook secrets under the newest key", file=sys.stderr)
+    print(f"re-encrypted {count} stored secrets under the newest key", file=sys.stderr)
     return 0
 
 

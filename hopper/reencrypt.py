@@ -1,10 +1,16 @@
 """``hopper encryption reencrypt``: after a new key is put first in HOPPER_ENCRYPTION_KEYS, move
-every stored secret under it, so the old key can then be removed."""
+every stored secret under it (webhook secrets, and the answers kept for idempotency keys), so the
+old key can then be removed."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy import select, tuple_
+
+from domain.model import IdempotencyRecord
+from domain.secrets import SecretBox
 from domain.webhooks.model import Endpoint
 from hopper.bootstrap import Container
 
@@ -12,19 +18,43 @@ BATCH = 200
 
 
 def reencrypt_secrets(container: Container) -> int:
-    done, after = 0, ""
+    box = container.box
+    endpoints = _in_batches(container, Endpoint, (Endpoint.id,), (), lambda e: _endpoint(box, e))
+    answers = _in_batches(
+        container,
+        IdempotencyRecord,
+        (IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key),
+        (IdempotencyRecord.response_body.is_not(None),),
+        lambda r: setattr(r, "response_body", box.reseal(r.response_body)),
+    )
+    return endpoints + answers
+
+
+def _endpoint(box: SecretBox, endpoint: Endpoint) -> None:
+    endpoint.secret_ciphertext = box.reseal(endpoint.secret_ciphertext)
+    if endpoint.previous_secret_ciphertext:
+        endpoint.previous_secret_ciphertext = box.reseal(endpoint.previous_secret_ciphertext)
+
+
+def _in_batches(
+    container: Container,
+    model: type[Any],
+    key: tuple[Any, ...],
+    where: tuple[Any, ...],
+    reseal: Callable[[Any], None],
+) -> int:
+    """Reseal every row, a transaction a batch, walking the rows in ``key`` order."""
+    done, after = 0, None
     while True:
         with container.uow() as uow:
-            query = select(Endpoint).where(Endpoint.id > after).order_by(Endpoint.id).limit(BATCH)
+            query = select(model).where(*where).order_by(*key).limit(BATCH)
+            if after is not None:
+                query = query.where(tuple_(*key) > tuple_(*after))
             batch = list(uow.session.scalars(query))
             if not batch:
                 return done
-            for endpoint in batch:
-                endpoint.secret_ciphertext = container.box.reseal(endpoint.secret_ciphertext)
-                if endpoint.previous_secret_ciphertext:
-                    endpoint.previous_secret_ciphertext = container.box.reseal(
-                        endpoint.previous_secret_ciphertext
-                    )
+            for row in batch:
+                reseal(row)
             uow.commit()
             done += len(batch)
-            after = batch[-1].id
+            after = tuple(getattr(batch[-1], column.key) for column in key)

@@ -33,9 +33,10 @@ class IdempotencyRecord(Base):
     route: Mapped[str] = mapped_column(String(300), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # who may replay
     state: Mapped[str] = mapped_column(String(16))  # in_flight, committed, done
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed (Fernet)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(Document, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

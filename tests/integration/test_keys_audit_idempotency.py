@@ -276,11 +276,11 @@ def test_an_expired_idempotency_key_is_free_again(container, tenant: TenantKeys)
 
     from domain.idempotency import Claim, IdempotencyService
 
-    short = IdempotencyService(container.uow, keep=td(seconds=0))
-    claim = Claim(tenant.tenant_id, "/v1/jobs", unique("idem"))
+    short = IdempotencyService(container.uow, container.box, keep=td(seconds=0))
+    claim = Claim(tenant.tenant_id, "/v1/jobs", unique("idem"), "key_1")
     assert short.begin(claim, "h1") is None
     short.finish(claim, 202, "{}", {})
     assert short.begin(claim, "another body") is None  # past its time: neither 422 nor replay
-    lasting = IdempotencyService(container.uow)
+    lasting = IdempotencyService(container.uow, container.box)
     with pytest.raises(Exception, match="in flight"):
         lasting.begin(claim, "another body")
