@@ -27,6 +27,7 @@ class DeliveryRunner:
             excerpt=answer.excerpt,
             error=answer.error,
             retry_after=answer.retry_after,
+            refused=answer.refused,
         )
         self._deliveries.record(outgoing, outcome)
         log.info(

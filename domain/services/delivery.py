@@ -41,6 +41,9 @@ class Outcome:
     excerpt: str
     error: str | None
     retry_after: float | None
+    # The outbound guard refused the URL: a decision of policy, not a failure that waiting
+    # cures, so the delivery fails at once instead of going through the retry schedule.
+    refused: bool = False
 
 
 class DeliveryService:
@@ -135,7 +138,7 @@ class DeliveryService:
             return
         if endpoint is not None:
             endpoint.failed_delivery(now)
-        delay = self._delay(delivery.schedule_step, outcome)
+        delay = None if outcome.refused else self._delay(delivery.schedule_step, outcome)
         if delay is None:
             delivery.failed(now)
         else:

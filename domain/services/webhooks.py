@@ -96,10 +96,21 @@ class WebhookService:
             return self._find(uow, principal, endpoint_id)
 
     def update(self, principal: Principal, endpoint_id: str, fields: dict[str, Any]) -> Endpoint:
-        if "url" in fields:
-            self._check_url(fields["url"])
+        """Change an endpoint; the URL it will be called at is checked as on creation.
+
+        The guard's rules (or what a name resolves to) may have changed since the stored URL
+        was checked, so it is checked again whenever the endpoint stays or becomes enabled.
+        Disabling needs no check: nothing is sent to a disabled endpoint.
+        """
+        # Checked outside the transaction: a slow resolver must not hold a connection.
+        checked = _url_to_check(self.get(principal, endpoint_id), fields)
+        if checked is not None:
+            self._check_url(checked)
         with self._uow() as uow:
             endpoint = self._find(uow, principal, endpoint_id)
+            url = _url_to_check(endpoint, fields)
+            if url is not None and url != checked:  # changed meanwhile by another request
+                self._check_url(url)
             _apply(endpoint, fields)
             if fields.get("enabled"):
                 endpoint.disabled_reason = None
@@ -235,6 +246,16 @@ class WebhookService:
         if delivery is None:
             raise NotFound(f"no delivery {delivery_id}")
         return delivery
+
+
+def _url_to_check(endpoint: Endpoint, fields: dict[str, Any]) -> str | None:
+    """The URL a change must pass the guard with: a new one always, the stored one when the
+    endpoint will be enabled after the change; None when there is nothing to check."""
+    if "url" in fields:
+        return str(fields["url"])
+    if fields.get("enabled", endpoint.enabled):
+        return endpoint.url
+    return None
 
 
 def _apply(endpoint: Endpoint, fields: dict[str, Any]) -> None:

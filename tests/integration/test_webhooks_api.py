@@ -1,5 +1,5 @@
-"""The webhook endpoints API on real PostgreSQL: the guard at creation, secrets at rest,
-tenancy, and the operator's re-encryption."""
+"""The webhook endpoints API on real PostgreSQL: the guard at creation, on change and at
+delivery, secrets at rest, tenancy, and the operator's re-encryption."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from hopper.bootstrap import Container, bootstrap
 from hopper.reencrypt import reencrypt_secrets
 from tests.factories import TenantKeys
 from tests.services import DATABASE_URL, TEST_ENCRYPTION_KEY, real_env
+from workers.delivery import DeliveryRunner
+from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy
 
 REFUSED = [
     "https://127.0.0.1/",
@@ -98,6 +100,80 @@ def test_a_refused_url_in_a_change_is_422(
     assert patched.status_code == 422
     assert patched.get_json()["errors"][0]["field"] == "url"
     assert client.get(path, headers=tenant.headers("admin")).get_json()["url"] == hook["url"]
+
+
+def test_a_change_rechecks_the_stored_url_unless_it_disables_the_endpoint(
+    client: FlaskClient, strict_app: Flask, tenant: TenantKeys
+) -> None:
+    # Stored while 127.0.0.1 was allowed; the strict app's guard refuses it now.
+    hook = create(client, tenant, "http://127.0.0.1:9/hooks", description="before").get_json()
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    admin = tenant.headers("admin")
+    strict = strict_app.test_client()
+    described = strict.patch(path, json={"description": "after"}, headers=admin)
+    assert described.status_code == 422, described.get_json()
+    (error,) = described.get_json()["errors"]
+    assert error["field"] == "url" and error["message"].startswith("Refused")
+    assert client.get(path, headers=admin).get_json()["description"] == "before"
+    disabled = strict.patch(path, json={"enabled": False}, headers=admin)
+    assert disabled.status_code == 200, disabled.get_json()
+    assert disabled.get_json()["enabled"] is False
+    # Nothing is sent to a disabled endpoint, so its URL needs no check until it is enabled.
+    assert strict.patch(path, json={"description": "off"}, headers=admin).status_code == 200
+    enabled = strict.patch(path, json={"enabled": True}, headers=admin)
+    assert enabled.status_code == 422
+    assert enabled.get_json()["errors"][0]["field"] == "url"
+    assert client.get(path, headers=admin).get_json()["enabled"] is False
+
+
+def _test_delivery(client: FlaskClient, tenant: TenantKeys) -> tuple[str, str]:
+    """A new endpoint on 127.0.0.1 and the pending delivery of a test event: its path and id."""
+    hook = create(client, tenant, "http://127.0.0.1:9/hooks").get_json()
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    assert client.post(f"{path}/test", headers=tenant.headers("admin")).status_code == 202
+    page = client.get(f"{path}/deliveries", headers=tenant.headers("admin")).get_json()
+    (pending,) = page["data"]
+    return path, pending["id"]
+
+
+def _attempt(
+    container: Container, client: FlaskClient, tenant: TenantKeys, delivery: tuple[str, str]
+) -> dict:
+    """The delivery after one attempt through a guard that refuses private addresses and
+    resolves no name, as a delivery worker would make it; nothing leaves the machine."""
+
+    def unresolvable(host: str, port: int) -> list[str]:
+        raise OSError("no such name")
+
+    guard = OutboundGuard(OutboundPolicy(False, True, ()), resolve=unresolvable)
+    path, delivery_id = delivery
+    DeliveryRunner(container.deliveries, OutboundClient(guard)).run(delivery_id)
+    answer = client.get(f"{path}/deliveries/{delivery_id}", headers=tenant.headers("admin"))
+    return dict(answer.get_json())
+
+
+def test_a_refused_delivery_fails_at_once_and_an_unresolved_one_is_retried(
+    container: Container, client: FlaskClient, tenant: TenantKeys
+) -> None:
+    refused = _attempt(container, client, tenant, _test_delivery(client, tenant))
+    assert refused["status"] == "failed", refused
+    assert refused["attempts"] == 1 and refused["next_attempt_at"] is None
+    (attempt,) = refused["attempt_log"]
+    assert attempt["status_code"] is None
+    assert attempt["error"] == "refused: 127.0.0.1 is a loopback address"
+
+    unresolved = _test_delivery(client, tenant)
+    # Through the API a name would be resolved by the system at creation; this one never is.
+    with container.uow() as uow:
+        uow.session.execute(
+            text("UPDATE webhook_endpoints SET url = 'http://hooks.test:9/' WHERE id = :id"),
+            {"id": unresolved[0].rsplit("/", 1)[1]},
+        )
+        uow.commit()
+    retried = _attempt(container, client, tenant, unresolved)
+    assert retried["status"] == "pending", retried
+    assert retried["attempts"] == 1 and retried["next_attempt_at"] is not None
+    assert [a["error"] for a in retried["attempt_log"]] == ["the host does not resolve"]
 
 
 def test_no_webhook_secret_is_stored_in_clear_text(client: FlaskClient, tenant: TenantKeys) -> None:

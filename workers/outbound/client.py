@@ -49,6 +49,8 @@ class Answer:
     excerpt: str
     error: str | None
     retry_after: float | None
+    # The guard refused the URL: asking again would be refused again, unlike a network failure.
+    refused: bool = False
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -212,7 +214,7 @@ class OutboundClient:
         except Unresolved as exc:
             return _failure(started, exc.reason)
         except Refused as exc:
-            return _failure(started, f"refused: {exc.reason}")
+            return _failure(started, f"refused: {exc.reason}", refused=True)
         return self._send(destination, body, headers, started)
 
     def _send(
@@ -321,13 +323,14 @@ def _connection_failure(exc: NewConnectionError) -> str:
     return "could not connect"
 
 
-def _failure(started: float, error: str) -> Answer:
+def _failure(started: float, error: str, *, refused: bool = False) -> Answer:
     return Answer(
         status_code=None,
         duration_ms=_elapsed_ms(started),
         excerpt="",
         error=error,
         retry_after=None,
+        refused=refused,
     )
 
 

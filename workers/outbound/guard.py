@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from domain.settings import Settings
+from workers.outbound.embedded import IPv6, form_of, unscoped
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -23,7 +24,6 @@ def _networks(*cidrs: str) -> tuple[Network, ...]:
 _METADATA = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # What allow_private opens; multicast, unspecified and metadata addresses never open.
 _PRIVATE_KINDS: tuple[tuple[str, tuple[Network, ...]], ...] = (
     ("loopback", _networks("127.0.0.0/8", "::1/128")),
@@ -31,6 +31,26 @@ _PRIVATE_KINDS: tuple[tuple[str, tuple[Network, ...]], ...] = (
     ("private", _networks("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
     ("shared (carrier-grade NAT)", _networks("100.64.0.0/10")),
 )
+_RESERVED = "a reserved address"
+_OUTSIDE = "an address outside the allowed networks"
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """Why an address is refused: the kind of address the rule names, the IPv6 form it came
+    in, and whether the kind is that of the embedded IPv4 address rather than the address."""
+
+    kind: str
+    form: str | None = None
+    embedded: bool = False
+
+    def of_literal(self, ip: str) -> str:
+        verb = "embeds" if self.embedded else "is"
+        form = f" ({self.form})" if self.form else ""
+        return f"{ip} {verb} {self.kind}{form}"
+
+    def of_resolved(self) -> str:
+        return f"the host resolves to {self.kind}"
 
 
 class Refused(Exception):
@@ -93,8 +113,11 @@ class OutboundGuard:
         host = _ascii_host(parts.hostname or "")
         port = _port(parts)
         addresses = self._addresses(host, port)
-        for address in addresses:
-            self.check_address(address)
+        if _is_ip(host):
+            self.check_address(host)
+        else:
+            for address in addresses:
+                self._check_resolved(address)
         return Destination(
             scheme=parts.scheme,
             host=host,
@@ -107,21 +130,58 @@ class OutboundGuard:
     def check_address(self, ip: str) -> None:
         """Raise ``Refused`` unless the policy lets a request go to ``ip``.
 
+        The reason names ``ip``: this is for an address the URL holds, which its author knows.
         ``allowed_networks``, when set, narrows everything else: the address must be inside one
         of them and also pass the other rules.
         """
-        address = _effective(_parse_address(ip))
-        nets = self.policy.allowed_networks
-        if nets and not any(address in net for net in nets):
-            raise Refused(f"{ip} is outside the allowed networks")
+        verdict = self._verdict(_parse_address(ip))
+        if verdict is not None:
+            raise Refused(verdict.of_literal(ip))
+
+    def _check_resolved(self, ip: str) -> None:
+        # The reason names only the rule: what an internal name resolves to is not for whoever
+        # reads a 422 or an attempt log to learn.
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            raise Refused("the host resolves to something that is not an IP address") from None
+        verdict = self._verdict(address)
+        if verdict is not None:
+            raise Refused(verdict.of_resolved())
+
+    def _verdict(self, address: Address) -> _Verdict | None:
+        address = unscoped(address)
+        form = form_of(address)
+        if form is None:
+            kind = self._refused_kind(address)
+            return None if kind is None else _Verdict(kind)
+        for inner in form.embedded(address):
+            kind = self._refused_kind(inner)
+            if kind is not None:
+                return _Verdict(kind, form.name, embedded=True)
+        if not form.public:
+            return _Verdict(_RESERVED, form.name)
+        if form.routed and not self._inside_allowed_networks(address):
+            return _Verdict(_OUTSIDE, form.name)
+        return None
+
+    def _refused_kind(self, address: Address) -> str | None:
+        """The kind of address the rule refusing ``address`` names; None when it is allowed."""
+        if not self._inside_allowed_networks(address):
+            return _OUTSIDE
         never = _never_allowed(address)
         if never:
-            raise Refused(f"{ip} is {never} address")
+            return never
         kind = _private_kind(address)
-        if kind is None and not address.is_global:
-            raise Refused(f"{ip} is a reserved address")
+        if kind is None and _reserved(address):
+            return _RESERVED
         if kind is not None and not self.policy.allow_private:
-            raise Refused(f"{ip} is a {kind} address")
+            return f"a {kind} address"
+        return None
+
+    def _inside_allowed_networks(self, address: Address) -> bool:
+        nets = self.policy.allowed_networks
+        return not nets or any(address in net for net in nets)
 
     def _checked_form(self, url: str) -> SplitResult:
         try:
@@ -146,9 +206,9 @@ class OutboundGuard:
         try:
             addresses = tuple(resolve(host, port))
         except (OSError, UnicodeError):
-            raise Unresolved(f"{host} does not resolve") from None
+            raise Unresolved("the host does not resolve") from None
         if not addresses:
-            raise Unresolved(f"{host} resolves to no address")
+            raise Unresolved("the host resolves to no address")
         return addresses
 
 
@@ -192,24 +252,21 @@ def _parse_address(ip: str) -> Address:
         raise Refused(f"{ip!r} is not an IP address") from None
 
 
-def _effective(address: Address) -> Address:
-    """The IPv4 address an IPv6 form leads to, when it embeds one (mapped, NAT64, 6to4)."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return address
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address.sixtofour or address
+def _reserved(address: Address) -> bool:
+    # Python's ``is_global`` lags the IANA registries (3.11 takes 64:ff9b:1::/48 and most of
+    # ::/8 for global), and no unassigned IPv6 block is a legitimate webhook destination.
+    if isinstance(address, IPv6) and address.is_reserved:
+        return True
+    return not address.is_global
 
 
 def _never_allowed(address: Address) -> str | None:
     if address in _METADATA:
-        return "a cloud metadata"
+        return "a cloud metadata address"
     if address.is_unspecified:
-        return "an unspecified"
+        return "an unspecified address"
     if address.is_multicast:
-        return "a multicast"
+        return "a multicast address"
     return None
 
 
