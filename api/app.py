@@ -64,8 +64,10 @@ def create_app(container: Any) -> Flask:
 
 
 def _trust_proxies(app: Flask, hops: int) -> None:
-    """Behind ``hops`` proxies, the client's address is the one the outermost of them saw (for
-    per-address limits and the audit trail). With none, ``X-Forwarded-For`` is never read: any
-    client could write it."""
+    """Behind ``hops`` proxies, the client's address, scheme and host are the ones the outermost
+    of them saw (the address for per-address limits and the audit trail). With none,
+    ``X-Forwarded-*`` is never read: any client could write it."""
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import marshmallow as ma
 from flask import Response, request
 
+from api.links import link
 from domain.pagination import Page
 
 LINK_HEADER = {
@@ -41,5 +42,5 @@ def add_link(response: Response, page: Page[Any]) -> Response:
     if page.next_cursor:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
         args.append(("cursor", page.next_cursor))
-        response.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+        response.headers["Link"] = f'<{link(request.path)}?{urlencode(args)}>; rel="next"'
     return response

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import ApplicationLimit, HeaderNames, Limiter
 from limits import parse_many
 
 from api.problems import problem
@@ -19,6 +19,7 @@ log = structlog.get_logger(__name__)
 EXTENSION = "hopper_limiter"
 # Short timeouts: a Redis that hangs must not hold requests (the limiter then fails open).
 _REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+_LIMITER_RETRY_AFTER = "X-Hopper-Limiter-Retry-After"  # never sent: see below
 CREATING_ENDPOINTS = frozenset(
     {"jobs.JobCollection", "jobs.JobBatch", "webhooks.Endpoints", "keys.Keys"}
 )
@@ -45,6 +46,7 @@ def init(app: Flask, redis_url: str | None) -> Limiter:
     )
     limiter = Limiter(
         key_func=bucket,
+        header_name_mapping={HeaderNames.RETRY_AFTER: _LIMITER_RETRY_AFTER},
         application_limits=[
             ApplicationLimit(limit_provider=lambda: _settings().rate_limit_default, scope="all"),
             ApplicationLimit(
@@ -60,9 +62,19 @@ def init(app: Flask, redis_url: str | None) -> Limiter:
     )
     # Health checks, metrics and docs are for operators and load balancers: not limited.
     limiter.request_filter(lambda: not request.path.startswith("/v1/"))
+    app.after_request(_retry_after_only_when_limited)  # runs after the limiter's own hook
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter
     return limiter
+
+
+def _retry_after_only_when_limited(response: Response) -> Response:
+    """Flask-Limiter writes a Retry-After on every answer, over the view's own (a job read's
+    poll hint); ours says "try again" only on a 429."""
+    value = response.headers.pop(_LIMITER_RETRY_AFTER, None)
+    if response.status_code == 429 and value is not None:
+        response.headers["Retry-After"] = value
+    return response
 
 
 def failed_authentication(reason: str) -> Any:

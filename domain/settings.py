@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from domain.secrets import valid_key
 
@@ -105,6 +106,13 @@ def _encryption_keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _public_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected the service's public base URL, such as https://jobs.example.com")
+    return value.rstrip("/")
+
+
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value.split("://", 1)[0].split("+", 1)[0] not in schemes or "://" not in value:
@@ -132,6 +140,7 @@ class Settings:
     rate_limit_create: str = RATE_LIMIT_CREATE
     rate_limit_auth_failures: str = RATE_LIMIT_AUTH_FAILURES
     trusted_proxy_hops: int = 0
+    public_url: str | None = None
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 3600.0
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -187,6 +196,7 @@ class Settings:
                 "HOPPER_RATE_LIMIT_AUTH_FAILURES", _rate, RATE_LIMIT_AUTH_FAILURES
             ),
             trusted_proxy_hops=reader.get("HOPPER_TRUSTED_PROXY_HOPS", _non_negative_int, 0),
+            public_url=reader.get("HOPPER_PUBLIC_URL", _public_url, None),
             retry_base_seconds=reader.get("HOPPER_RETRY_BASE_SECONDS", _positive_float, 1.0),
             retry_max_seconds=reader.get("HOPPER_RETRY_MAX_SECONDS", _positive_float, 3600.0),
             webhook_retry_schedule=reader.get(

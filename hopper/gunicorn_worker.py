@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from gunicorn.http import errors
+from gunicorn.http import errors, wsgi
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -60,7 +60,12 @@ _SLUGS = {
     501: "not-implemented",
     503: "unavailable",
 }
-_REASONS = {408: "Request Timeout", 413: "Content Too Large", 503: "Service Unavailable"}
+_REASONS = {
+    408: "Request Timeout",
+    413: "Content Too Large",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
 
 
 def status_for(exc: BaseException) -> tuple[int, str]:
@@ -91,6 +96,17 @@ def problem_bytes(status: int, reason: str) -> bytes:
         f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
+
+
+class _AnonymousResponse(wsgi.Response):  # type: ignore[misc]
+    """gunicorn's answer without its ``Server`` header: no answer names the software it runs."""
+
+    def default_headers(self) -> list[str]:
+        return [h for h in super().default_headers() if not h.startswith("Server:")]
+
+
+# gunicorn builds every HTTP/1 answer from this module-level name (``wsgi.create``).
+wsgi.Response = _AnonymousResponse
 
 
 def refusal(status: int) -> bytes:

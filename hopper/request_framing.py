@@ -20,6 +20,7 @@ class Verdict(enum.Enum):
     WHOLE = "whole"  # the request is here: hand it to a thread
     HAND_ON = "hand on"  # let the application (or gunicorn's parser) answer without the body
     TOO_LARGE = "too large"  # a chunked body grew past the route's limit: answer 413
+    UNSUPPORTED = "unsupported"  # a transfer coding other than chunked alone: answer 501
 
 
 class RequestBuffer:
@@ -70,8 +71,8 @@ class RequestBuffer:
         self._expect(fields)
         limit = self._body_limit(_path(parts[1]))
         if codings:
-            if codings[-1].lower().split(",")[-1].strip() != "chunked":
-                return Verdict.HAND_ON
+            if [c.strip().lower() for c in ",".join(codings).split(",")] != ["chunked"]:
+                return Verdict.UNSUPPORTED  # gzip and the rest are not implemented
             self._chunks = _ChunkScanner(limit)
             return Verdict.MORE
         length = int(lengths[0]) if lengths else 0

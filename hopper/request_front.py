@@ -10,7 +10,8 @@ send a byte every few seconds would hold every thread. Here the loop holds them 
 - a ``Content-Length`` over the route's limit is handed on at once, unread: the application
   answers (``401``, ``403``, ``404``, ``405`` or ``413``, in the contract's order) and the
   connection is closed, never drained;
-- a chunked body that grows past the route's limit is answered ``413`` here;
+- a chunked body that grows past the route's limit is answered ``413`` here, and a transfer
+  coding other than ``chunked`` alone ``501``;
 - a closed connection lingers, without a thread, for the client to read the answer.
 """
 
@@ -34,6 +35,7 @@ LINGER_SECONDS = 2.0
 LINGER_BYTES = 1024 * 1024
 BUFFER_BUDGET = 256 * 1024 * 1024  # bytes held for requests in the making, per process
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_REFUSALS = {Verdict.TOO_LARGE: 413, Verdict.UNSUPPORTED: 501}
 
 
 @dataclass
@@ -140,8 +142,8 @@ class RequestFront:
                 with contextlib.suppress(OSError):
                     reading.conn.sock.send(CONTINUE)
             return
-        if verdict is Verdict.TOO_LARGE:
-            self._refuse(reading, 413)
+        if verdict in _REFUSALS:
+            self._refuse(reading, _REFUSALS[verdict])
             return
         self._leave(reading)
         conn = reading.conn

@@ -3,8 +3,7 @@ each with a front door that reads requests whole before a thread serves them, so
 clients do not either (``hopper.gunicorn_worker``).
 
 gunicorn's own lines go through the root logger that ``configure_logging`` set up, so they come
-out as JSON (and redacted) like every other line. Its ``Server`` header names no version (gunicorn
-27 sends ``Server: gunicorn``); the app adds no header that names one either.
+out as JSON (and redacted) like every other line. No answer carries a ``Server`` header.
 """
 
 from __future__ import annotations
@@ -48,6 +47,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "logger_class": RootLogger,
             "loglevel": "warning",
             "proc_name": "hopper-web",
+            # No client's X-Forwarded-* is believed here; behind HOPPER_TRUSTED_PROXY_HOPS
+            # proxies the app reads them (ProxyFix), counting hops.
+            "forwarded_allow_ips": "",
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -20,6 +20,7 @@ from api.jobs.schemas import (
     JobSchema,
 )
 from api.json_body import HopperBlueprint
+from api.links import link
 from api.pagination import LINK_HEADER, add_link, page_body
 from api.responses import json_response
 from domain.commands import SubmitJob
@@ -72,7 +73,7 @@ class JobCollection(MethodView):
     def post(self, body: dict[str, Any]) -> Response:
         """Submit a job"""
         (job,) = _service().submit(principal(), [_command(body)], g.request_id)
-        return _job_response(job, 202, {"Location": f"/v1/jobs/{job.id}"})
+        return _job_response(job, 202, {"Location": link(f"/v1/jobs/{job.id}")})
 
     @requires(Role.READER)
     @blp.arguments(JobListQuery, location="query")

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from api.auth import principal, requires
 from api.json_body import HopperBlueprint
+from api.links import link
 from api.pagination import LINK_HEADER, PageQuery, add_link
 from api.responses import json_response
 from api.webhooks.schemas import (
@@ -60,7 +61,7 @@ class Endpoints(MethodView):
     def post(self, body: dict[str, Any]) -> Response:
         """Create a webhook endpoint (its secret is shown only in this answer)"""
         created = _service().create(principal(), body)
-        location = {"Location": f"/v1/webhook-endpoints/{created.endpoint.id}"}
+        location = {"Location": link(f"/v1/webhook-endpoints/{created.endpoint.id}")}
         return json_response(_secret_body(created), 201, {**NO_STORE, **location})
 
     @requires(Role.ADMIN)

@@ -41,7 +41,10 @@ class JobType:
 def _validate(schema: ma.Schema, data: Any, prefix: str) -> list[FieldError]:
     if not isinstance(data, dict):
         return [FieldError(prefix, "Must be a JSON object.")]
-    messages = schema.validate(data)
+    try:
+        messages = schema.validate(data)
+    except (OverflowError, ValueError, TypeError):  # a schema's own code choked on a value
+        return [FieldError(prefix, "A value is out of the range this type takes.")]
     return [
         FieldError(f"{prefix}.{path}" if path else prefix, text)
         for path, text in _flatten(messages)

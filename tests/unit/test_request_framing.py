@@ -47,7 +47,6 @@ def test_a_length_over_the_route_limit_is_handed_on_unread() -> None:
         ("Content-Length: 1", "Transfer-Encoding: chunked"),
         ("Content-Length: -1",),
         ("Content-Length: 1e3",),
-        ("Transfer-Encoding: gzip",),
         ("Bad Name: x",),
         ("no colon",),
     ],
@@ -80,6 +79,16 @@ def test_a_chunked_body_past_the_limit_is_too_large_however_it_arrives() -> None
     assert piecemeal.feed(b"def\r\n") is Verdict.MORE  # 6 of 10: counted once, not per feed
     assert piecemeal.feed(b"4\r\nabcd\r\n") is Verdict.MORE
     assert piecemeal.feed(b"1\r\n") is Verdict.TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    "codings", [("gzip",), ("gzip, chunked",), ("gzip", "chunked"), ("chunked, chunked",)]
+)
+def test_transfer_codings_other_than_chunked_alone_are_not_implemented(
+    codings: tuple[str, ...],
+) -> None:
+    fields = [f"Transfer-Encoding: {c}" for c in codings]
+    assert RequestBuffer(limit).feed(head(*fields)) is Verdict.UNSUPPORTED
 
 
 def test_a_bad_chunk_size_is_handed_on() -> None:
