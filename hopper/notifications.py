@@ -68,12 +68,18 @@ class PollingWaiter:
 
 
 class PostgresListener:
-    """One LISTEN connection per process, started on first use, re-made if it drops."""
+    """One LISTEN connection per process, started on first use, re-made if it drops.
 
-    def __init__(self, database_url: str, capacity: int) -> None:
+    While it is not listening, a waiter looks again every ``recheck_when_deaf`` seconds instead.
+    """
+
+    def __init__(
+        self, database_url: str, capacity: int, recheck_when_deaf: float = RECHECK_WHEN_DEAF
+    ) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._capacity = _Capacity(capacity)
+        self._recheck_when_deaf = recheck_when_deaf
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
         self._thread: threading.Thread | None = None
@@ -91,13 +97,20 @@ class PostgresListener:
             with self._lock:
                 self._waiting[job_id].add(wake)
             try:
-                # While the listener is down, look again every second instead.
-                yield Watch(wake, None if self._listening.is_set() else RECHECK_WHEN_DEAF)
+                deaf = not self._listening.is_set()
+                yield Watch(wake, self._recheck_when_deaf if deaf else None)
             finally:
                 with self._lock:
                     self._waiting[job_id].discard(wake)
                     if not self._waiting[job_id]:
                         del self._waiting[job_id]
+
+    def ready(self, timeout: float) -> bool:
+        """Start listening if it has not started, and wait up to ``timeout`` seconds for the
+        LISTEN to be in place. A watch begun after this returns true is woken by the
+        notification, not by looking again (a test needs to know which; so may a warm-up)."""
+        self._ensure_started()
+        return self._listening.wait(timeout)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -1,23 +1,31 @@
 """The API's connection to RabbitMQ is cut for 10 s while submissions keep coming: every one is
-accepted (202), none gets a 5xx, each costs a bounded time, and every accepted job runs."""
+accepted (202), none gets a 5xx, each costs a bounded time, and every accepted job runs. The web
+process's log shows that publishing really failed, in both halves of the cut: a test whose cut
+missed the publisher would prove nothing."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
 from tests.faults.conftest import count_finished, job_states
 from tests.faults.proxy import BLACKHOLE, FORWARD, RESET, Proxy
 from tests.services import VHOST
-from tests.stack import Stack, wait_until
+from tests.stack import Process, Stack, wait_until
+
+# What the publisher says when it fails at once, touching no broker: it is resting after a
+# failure, or another request holds the connection.
+UNTRIED = ("a moment ago", "is busy")
 
 
 def test_submissions_survive_a_cut_broker_connection(stack: Stack, db: Engine) -> None:
     proxy = Proxy(5672)
     try:
-        stack.web(env={"BROKER_URL": f"amqp://guest:guest@127.0.0.1:{proxy.port}/{VHOST}"})
+        web = stack.web(env={"BROKER_URL": f"amqp://guest:guest@127.0.0.1:{proxy.port}/{VHOST}"})
         stack.worker()
         stack.scheduler()
         keys = stack.new_tenant()
@@ -40,10 +48,13 @@ def test_submissions_survive_a_cut_broker_connection(stack: Stack, db: Engine) -
         for thread in submitters:
             thread.start()
         time.sleep(2)
+        swallowing = datetime.now(UTC)
         proxy.set_mode(BLACKHOLE)  # the broker swallows packets
         time.sleep(5)
+        gone = datetime.now(UTC)
         proxy.set_mode(RESET)  # the broker is gone
         time.sleep(5)
+        back = datetime.now(UTC)
         proxy.set_mode(FORWARD)
         time.sleep(3)
         stop.set()
@@ -65,5 +76,27 @@ def test_submissions_survive_a_cut_broker_connection(stack: Stack, db: Engine) -
             "every accepted job to run",
         )
         assert set(job_states(db, keys["tenant_id"]).values()) == {"succeeded"}
+        # Failures that reached the broker (not the rest's at-once refusals), in each half.
+        failed = [at for at, error in publish_failures(web) if not untried(error)]
+        print(f"publishes that failed at the broker during the cut: {len(failed)}")
+        assert [at for at in failed if swallowing <= at < gone], "no publish timed out"
+        assert [at for at in failed if gone <= at < back], "no publish failed while it was gone"
     finally:
         proxy.close()
+
+
+def untried(error: str) -> bool:
+    return any(marker in error for marker in UNTRIED)
+
+
+def publish_failures(web: Process) -> list[tuple[datetime, str]]:
+    """When each publish the web process gave up on failed, and why, from its JSON log lines
+    (``publish_failed``, written by the unit of work when it leaves the jobs to the scheduler)."""
+    failures = []
+    for line in web.output().splitlines():
+        if '"publish_failed"' not in line:
+            continue
+        entry = json.loads(line)
+        if entry.get("event") == "publish_failed":
+            failures.append((datetime.fromisoformat(entry["timestamp"]), entry["error"]))
+    return failures

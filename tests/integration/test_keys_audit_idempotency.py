@@ -3,17 +3,23 @@ PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import structlog
 from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
 from domain.settings import Settings
 from hopper.bootstrap import bootstrap
+from hopper.logging import configure_logging
 from tests.factories import TenantKeys, unique
 from tests.services import REDIS_DB, real_env
 
@@ -74,15 +80,20 @@ def test_an_expiry_in_the_past_is_refused_and_an_expired_key_fails(
         headers=tenant.headers("admin"),
     )
     assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "expires_at"
+    from sqlalchemy import text
+
     from domain.model import Role
 
     soon = container.access.create_key(
-        tenant.tenant_id, "soon", Role.READER, datetime.now(UTC) + timedelta(seconds=1)
+        tenant.tenant_id, "soon", Role.READER, datetime.now(UTC) + timedelta(hours=1)
     )
     assert client.get("/v1/jobs", headers=bearer(soon.secret)).status_code == 200
-    import time
-
-    time.sleep(1.2)
+    # Its expiry comes by the database's clock, the one requests are judged by: no sleep.
+    with container.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = :id"),
+            {"id": soon.record.id},
+        )
     assert client.get("/v1/jobs", headers=bearer(soon.secret)).status_code == 401
 
 
@@ -258,17 +269,51 @@ def test_an_idempotent_replay_counts_against_the_creating_limit(
     assert answers[1].headers["Idempotent-Replayed"] == "true"  # it cost a lookup: it counts
 
 
+@pytest.fixture
+def process_log() -> Iterator[io.StringIO]:
+    """The logging a `hopper serve` process has (hopper.logging), into a buffer: a line counts
+    only if it would reach the process's output, not merely if a library wrote it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(Settings.from_env({"HOPPER_LOG_FORMAT": "json"}), "web", stream)
+    structlog.configure(cache_logger_on_first_use=False)
+    yield stream
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    logging.captureWarnings(False)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def test_rate_limits_fail_open_when_redis_is_down(
-    migrated_database: str, tenant: TenantKeys
+    migrated_database: str, tenant: TenantKeys, process_log: io.StringIO
 ) -> None:
+    """With Redis unreachable the limits still hold, counted in process: under the limit every
+    request is served, past it the answer is 429. Going past it is the point: a limiter that
+    skipped its limits instead would serve them all. A log line says it fell back."""
+    limit = 5
     settings = Settings.from_env(
-        real_env(REDIS_URL="redis://127.0.0.1:1/0", HOPPER_RATE_LIMIT_DEFAULT="100/minute")
+        real_env(
+            # Port 1 is privileged and nothing listens there: connecting is refused at once.
+            REDIS_URL="redis://127.0.0.1:1/0",
+            HOPPER_RATE_LIMIT_DEFAULT=f"{limit}/minute",
+        )
     )
     client = create_app(bootstrap(settings)).test_client()
-    assert [client.get("/v1/jobs", headers=tenant.headers()).status_code for _ in range(3)] == [
-        200
-    ] * 3
-    assert client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).status_code == 202
+    served = [client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).status_code]
+    served += [client.get("/v1/jobs", headers=tenant.headers()).status_code for _ in range(limit)]
+    assert served == [202] + [200] * (limit - 1) + [429]  # a submission counts as one request
+    refused = client.get("/v1/jobs", headers=tenant.headers())
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Limit"] == str(limit)
+    assert int(refused.headers["Retry-After"]) > 0
+    lines = [json.loads(line) for line in process_log.getvalue().splitlines()]
+    assert {
+        "logger": "flask-limiter",
+        "level": "warning",
+        "event": "Rate limit storage unreachable - falling back to in-memory storage",
+    } in [{k: line.get(k) for k in ("logger", "level", "event")} for line in lines]
 
 
 def test_an_expired_idempotency_key_is_free_again(container, tenant: TenantKeys) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.model import Role
+from domain.ports import Watch
+from domain.services.jobs import JobService
 from hopper.bootstrap import Container
 from hopper.notifications import PostgresListener
 from tests.factories import TenantKeys
@@ -47,26 +51,67 @@ def test_purge_deletes_only_finished_jobs_past_retention(
         assert uow.jobs.get_unscoped(waiting.id) is not None
 
 
+# Far longer than a notification takes: a long-poll answered within half of it was woken by the
+# commit's NOTIFY, not by a waiter looking again.
+RECHECK_WHEN_DEAF = 30.0
+
+
+class Watched:
+    """A listener that tells the test when a long-poll has read its job and begun to wait. The
+    job must finish after that, or the first read already sees it finished and proves nothing."""
+
+    def __init__(self, listener: PostgresListener) -> None:
+        self._listener = listener
+        self.waiting = threading.Event()
+
+    @contextmanager
+    def watch(self, job_id: str) -> Iterator[Watch | None]:
+        with self._listener.watch(job_id) as watch:
+            yield None if watch is None else _SaysWhenWaiting(watch, self.waiting)
+
+
+class _SaysWhenWaiting:
+    def __init__(self, watch: Watch, waiting: threading.Event) -> None:
+        self._watch = watch
+        self._waiting = waiting
+
+    def wait(self, timeout: float) -> None:
+        self._waiting.set()
+        self._watch.wait(timeout)
+
+
 def test_a_long_poll_wakes_on_the_notification_of_the_commit(
     container: Container, tenant: TenantKeys
 ) -> None:
+    assert isinstance(container.waiter, PostgresListener)  # what the web app waits with
+    listener = PostgresListener(
+        container.settings.database_url, capacity=2, recheck_when_deaf=RECHECK_WHEN_DEAF
+    )
+    watched = Watched(listener)
+    jobs = JobService(container.uow, container.registry, watched)
     who = principal(tenant)
     (job,) = container.jobs.submit(who, [SubmitJob("echo", {"message": "x"})])
-    assert isinstance(container.waiter, PostgresListener)
     finished_at: list[float] = []
 
-    def finish_soon() -> None:
-        time.sleep(1.0)
-        finish(container, job.id)
-        finished_at.append(time.monotonic())
+    def finish_once_waiting() -> None:
+        if watched.waiting.wait(30):
+            finish(container, job.id)
+            finished_at.append(time.monotonic())
 
-    threading.Thread(target=finish_soon).start()
-    started = time.monotonic()
-    seen = container.jobs.get(who, job.id, wait=10)
-    answered = time.monotonic()
+    try:
+        # Listening before the long-poll begins: else it would look again instead of waiting.
+        assert listener.ready(30), "the listener never started listening"
+        finisher = threading.Thread(target=finish_once_waiting)
+        finisher.start()
+        seen = jobs.get(who, job.id, wait=RECHECK_WHEN_DEAF)
+        answered = time.monotonic()
+        finisher.join(30)
+    finally:
+        listener.stop()
     assert seen.status == "succeeded"
-    assert answered - started < 5
-    assert answered - finished_at[0] < 1.0, "woken late: polling, not a notification?"
+    assert finished_at, "the job was never finished while the long-poll waited"
+    late = answered - finished_at[0]
+    assert late < RECHECK_WHEN_DEAF / 2, f"answered {late:.1f}s after the end: no notification"
 
 
 def test_a_long_poll_without_an_end_answers_after_its_wait(
@@ -79,7 +124,8 @@ def test_a_long_poll_without_an_end_answers_after_its_wait(
         uow.commit()
     started = time.monotonic()
     assert container.jobs.get(who, job.id, wait=1).status == "queued"
-    assert 0.9 < time.monotonic() - started < 3
+    # At least its wait (the deadline is set after ``started``); the ceiling only catches a hang.
+    assert 1.0 <= time.monotonic() - started < 15
 
 
 def test_long_polls_past_capacity_answer_at_once(container: Container, tenant: TenantKeys) -> None:
