@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint format bench services clean
+.PHONY: install run test test-fast lint format bench services clean mutation
 
 install: $(STAMP)
 
@@ -40,8 +40,12 @@ test: install services lint
 test-fast: install
 	$(BIN)/pytest tests/unit -q
 
+# Not part of `make test`: mutmut over the domain's rules, then the score (scripts/mutation.sh).
+mutation: install
+	bash scripts/mutation.sh
+
 bench: install services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants

@@ -1,5 +1,5 @@
 """What the domain needs from outside, as small protocols. The entrypoints plug in the real
-implementations (``workers.publisher``); tests plug in the fakes in ``domain.fakes``."""
+implementations (``workers.publisher``); tests plug in the fakes in ``tests.unit.fakes``."""
 
 from __future__ import annotations
 

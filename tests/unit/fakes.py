@@ -25,10 +25,9 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from domain.fakes import FakePublisher
 from domain.job_types import Registry, build_registry
 from domain.model import ApiKey, Attempt, AuditEvent, Job, Tenant
-from domain.ports import PublishFailed, RunJob
+from domain.ports import Command, PublishFailed, RunJob
 from domain.repositories import JobFilter
 from domain.services.access import AccessService
 from domain.services.execution import ExecutionService
@@ -51,6 +50,19 @@ def row_state(obj: Any) -> dict[str, Any]:
 
 def clone(obj: Any) -> Any:
     return type(obj)(**row_state(obj))
+
+
+class FakePublisher:
+    """The broker: keeps what it is given, or refuses everything while ``broken``."""
+
+    def __init__(self) -> None:
+        self.published: list[Command] = []
+        self.broken = False
+
+    def publish(self, commands: list[Command]) -> None:
+        if self.broken:
+            raise PublishFailed("the fake broker is down")
+        self.published.extend(commands)
 
 
 class FakeStore:

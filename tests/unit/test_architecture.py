@@ -1,6 +1,6 @@
 """The doors between the packages open one way: api → domain ← workers. The domain imports no web
 framework, task queue or HTTP client; api and workers do not import each other (api may use the
-workers' publisher only)."""
+workers' publisher only). No shipped package imports the tests: test doubles live under tests/."""
 
 from __future__ import annotations
 
@@ -25,9 +25,20 @@ FORBIDDEN = {
         "hopper",
         "gunicorn",
         "redis",
+        "tests",
     },
-    "api": {"workers.tasks", "workers.runner", "workers.scheduler", "celery", "kombu", "hopper"},
-    "workers": {"api", "flask", "flask_smorest", "hopper"},
+    "api": {
+        "workers.tasks",
+        "workers.runner",
+        "workers.scheduler",
+        "celery",
+        "kombu",
+        "hopper",
+        "tests",
+    },
+    "workers": {"api", "flask", "flask_smorest", "hopper", "tests"},
+    "hopper": {"tests"},
+    "migrations": {"tests"},
 }
 
 

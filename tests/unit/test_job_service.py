@@ -10,13 +10,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
-from domain.fakes import FakePublisher
 from domain.model import Role
 from domain.model.job import ErrorType
 from domain.ports import RunJob
 from domain.repositories import JobFilter
 from tests.unit.builders import echo, principal, sleep
-from tests.unit.fakes import FakeStore, FakeWiring
+from tests.unit.fakes import FakePublisher, FakeStore, FakeWiring
 
 
 def run_to_end(wiring: FakeWiring, job_id: str, *, fail: bool = False) -> None:
