@@ -17,6 +17,8 @@ from domain.errors import AuthenticationFailed, Conflict, IllegalTransition, Lea
 from domain.ids import new_id
 from domain.model import ApiKey, Job, Role
 from domain.model.job import ErrorType
+from domain.ports import RunJob
+from domain.repositories import JobFilter
 from domain.services.scheduling import Retention, SchedulerService, _lapse_error
 from tests.unit.builders import NOW, echo, later, make_job, start
 from tests.unit.fakes import FakeWiring
@@ -341,3 +343,19 @@ def test_an_unknown_tenant_is_named_in_the_error(stack: MemoryStack) -> None:
         with pytest.raises(NotFound) as missing:
             stack.container.access.find_tenant(wanted)
         assert str(missing.value) == f"no tenant {wanted!r}"
+
+
+def test_the_job_list_follows_its_cursor(wiring: FakeWiring, alice: Principal) -> None:
+    jobs = wiring.jobs.submit(alice, [echo(), echo(), echo()])
+    first = wiring.jobs.list(alice, JobFilter(), 2, None)
+    assert [j.id for j in first.items] == [jobs[2].id, jobs[1].id]
+    rest = wiring.jobs.list(alice, JobFilter(), 2, first.next_cursor)
+    assert [j.id for j in rest.items] == [jobs[0].id] and rest.next_cursor is None
+
+
+def test_a_unit_of_work_takes_commands_again_after_a_rollback(stack: MemoryStack) -> None:
+    with stack.uow() as uow:
+        uow.rollback()
+        uow.publish_after_commit(RunJob("job_1", "default", "normal"))
+        uow.commit()
+    assert stack.publisher.published == [RunJob("job_1", "default", "normal")]

@@ -306,3 +306,26 @@ def test_default_retention_is_the_contracts() -> None:
         idempotency=timedelta(hours=24),
         audit=timedelta(days=365),
     )
+
+
+def test_every_kind_is_purged_in_batches(stack: MemoryStack, admin: Principal) -> None:
+    old = datetime.now(UTC) - timedelta(days=400)
+    jobs = stack.container.jobs.submit(admin, [echo(), echo()])
+    for job in jobs:
+        stack.container.jobs.cancel(admin, job.id)
+        stack.set_rows(Job, job.id, finished_at=old)
+    endpoint = stack.endpoint(admin)
+    for event_id in [stack.webhooks.send_test(admin, endpoint.id, None) for _ in range(2)]:
+        stack.set_rows(Event, event_id, created_at=old)
+    for key in ("a", "b"):
+        stack.container.idempotency.begin(Claim(admin.tenant_id, "r", key, admin.key_id), "h")
+    with stack.uow() as uow:
+        for row in uow.session.scalars(select(IdempotencyRecord)):
+            row.created_at = old
+        for event in uow.session.scalars(select(AuditEvent)):
+            event.at = datetime.now(UTC)  # kept: only the other kinds are old
+        uow.commit()
+    scheduler = SchedulerService(stack.uow)
+    assert scheduler.purge(batch=1) == 3  # one job, one event, one record
+    assert scheduler.purge(batch=1) == 3
+    assert scheduler.purge(batch=1) == 0
