@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import auth, body, hygiene, idempotency, problems, rate_limits
 from api.audit.routes import blp as audit_blp
 from api.job_types.routes import blp as job_types_blp
+from api.jobs.routes import JobIdConverter, job_id_parameter
 from api.jobs.routes import blp as jobs_blp
 from api.keys.routes import blp as keys_blp
 from api.meta.routes import blp as meta_blp
@@ -40,6 +41,8 @@ def create_app(container: Any) -> Flask:
     app.extensions["hopper"] = container
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schema's order
     api = HopperApi(app)
+    app.url_map.converters["job_id"] = JobIdConverter
+    api.register_converter(JobIdConverter, job_id_parameter)
     for blueprint in (jobs_blp, job_types_blp, webhooks_blp, keys_blp, audit_blp, meta_blp):
         api.register_blueprint(blueprint)
     # validatorUrl None: the page must not call an outside validator service.

@@ -21,3 +21,22 @@ class UtcDateTime(ma.fields.AwareDateTime):
             return loaded.astimezone(UTC)
         except OverflowError:
             raise self.make_error("out_of_range") from None
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """`true` or `false` as JSON writes them: not 1, "yes" or "true"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class FullMatch(ma.validate.Regexp):
+    """A pattern the whole value must match. Python's `$` also matches before a final newline,
+    which the same pattern in the OpenAPI document (ECMA-262) does not."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
+from marshmallow import RAISE, ValidationError
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -92,6 +92,14 @@ def _check_text(text: str) -> None:
 
 
 class StrictParser(FlaskParser):
+    # A query parameter that the route does not take is an invalid field, not ignored: a typo
+    # (`?stauts=failed`) would otherwise return the unfiltered list as if it were the answer.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": RAISE,
+        "querystring": RAISE,
+    }
+
     def load_querystring(self, req: Any, schema: Any) -> Any:
         # PostgreSQL refuses NUL in text: a query value with one is an invalid field.
         for name, value in req.args.items(multi=True):

@@ -7,9 +7,11 @@ client (or a contract test) can tell a documented answer from an undocumented on
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from apispec import BasePlugin
+import marshmallow as ma
+from apispec import APISpec, BasePlugin
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -18,7 +20,9 @@ from werkzeug.routing import Rule
 from api.auth import PROTECTED_PREFIX, declared_role
 from api.idempotency import HEADER as IDEMPOTENCY_KEY
 from api.idempotency import REPLAYED
+from api.jobs.schemas import JobCreateSchema
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemSchema
+from domain.job_types import JobType
 from domain.model import Role
 
 _INTEGER = {"type": "integer", "minimum": 0}
@@ -61,6 +65,7 @@ PROBLEMS: dict[int, str] = {
     401: "No valid API key",
     403: "The API key's role is too weak for this route",
     404: "No such resource in the API key's tenant",
+    405: "The resource does not take this method (`/v1/jobs/batch` is the batch, not a job)",
     409: "The resource's state forbids this, or a request with the same Idempotency-Key is "
     "still in flight",
     413: "The body is over the size limit",
@@ -111,7 +116,9 @@ class HopperApi(Api):
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app, spec_kwargs={"extra_plugins": [DocumentedAnswers(app)]})
-        self.ma_plugin.converter.add_attribute_function(only_null_or_the_object)
+        converter = self.ma_plugin.converter
+        for attribute_function in (only_null_or_the_object, no_nul_in_text, object_sizes):
+            converter.add_attribute_function(attribute_function)
 
     def _register_responses(self) -> None:
         for name, header in HEADERS.items():
@@ -142,6 +149,29 @@ def only_null_or_the_object(_converter: Any, field: Any, ret: dict[str, Any]) ->
     return {"anyOf": narrowed}
 
 
+# Text anywhere in a request may not hold NUL (PostgreSQL cannot store it): a body with one is
+# malformed (400), a query value with one an invalid field (422).
+NO_NUL = "^[^\\x00]*$"
+
+
+def no_nul_in_text(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, Any]:
+    if ret.get("type") != "string" or "pattern" in ret or "enum" in ret or "format" in ret:
+        return {}
+    return {"pattern": NO_NUL}
+
+
+def object_sizes(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, Any]:
+    """A `Length` on a dict bounds how many keys it has: `minProperties`/`maxProperties`, where
+    apispec writes the string keywords; the keys' own rules are `propertyNames`."""
+    if not isinstance(field, ma.fields.Dict):
+        return {}
+    sizes = {"minLength": "minProperties", "maxLength": "maxProperties"}
+    found = {sizes[key]: ret.pop(key) for key in list(ret) if key in sizes}
+    if field.key_field is not None:
+        found["propertyNames"] = _converter.field2property(field.key_field)
+    return found
+
+
 def _problem_headers(status: int) -> dict[str, str]:
     names = ["X-Request-Id", *PROBLEM_HEADERS.get(status, RATE_LIMIT_HEADERS)]
     headers = {name: name for name in names}
@@ -157,6 +187,69 @@ class DocumentedAnswers(BasePlugin):
 
     def __init__(self, app: Flask) -> None:
         self._app = app
+        self._spec: APISpec | None = None
+        self._payloads: dict[type[ma.Schema], str] = {}  # a schema that two types share
+
+    def init_spec(self, spec: APISpec) -> None:
+        self._spec = spec
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> Any:
+        """A job to submit is one of the registered types, told apart by `type`: each with the
+        JSON Schema of its own payload, so that a client generated from the document gets typed
+        payloads, and a type registered later appears by itself."""
+        schema = kwargs.get("schema")
+        if schema is not JobCreateSchema and not isinstance(schema, JobCreateSchema):
+            return None
+        assert self._spec is not None
+        common = {
+            field: prop
+            for field, prop in definition["properties"].items()
+            if field not in ("type", "payload")
+        }
+        payload_description = definition["properties"]["payload"].get("description")
+        mapping = {
+            job_type.name: self._typed_job(job_type, common, payload_description)
+            for job_type in self._app.extensions["hopper"].registry
+        }
+        definition.clear()
+        return {
+            "description": "A job of one of the registered types (GET /v1/job-types).",
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
+            "discriminator": {"propertyName": "type", "mapping": mapping},
+        }
+
+    def _typed_job(
+        self, job_type: JobType, common: dict[str, Any], payload_description: str | None
+    ) -> str:
+        """The reference to the component of a job of this type, registered on first use."""
+        assert self._spec is not None
+        components = self._spec.components
+        stem = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job_type.name))
+        job_name = f"{stem}Job"
+        payload_name = self._payloads.setdefault(job_type.payload_schema, f"{stem}Payload")
+        if payload_name not in components.schemas:
+            components.schema(payload_name, schema=job_type.payload_schema)
+        payload_required = any(f.required for f in job_type.payload_schema().fields.values())
+        if job_name not in components.schemas:
+            payload = components.get_ref("schema", payload_name)
+            components.schema(
+                job_name,
+                {
+                    "type": "object",
+                    "description": job_type.description,
+                    "properties": {
+                        "type": {"type": "string", "enum": [job_type.name]},
+                        "payload": {"allOf": [payload], "description": payload_description}
+                        if payload_description
+                        else payload,
+                        **common,
+                    },
+                    "required": ["type", *(["payload"] if payload_required else [])],
+                    "additionalProperties": False,
+                },
+            )
+        ref: str = components.get_ref("schema", job_name)["$ref"]
+        return ref
 
     def operation_helper(
         self,
@@ -203,9 +296,14 @@ def statuses(path: str, method: str, role: Role | None, *, has_body: bool) -> li
         found.append(422)  # a POST's Idempotency-Key, reused with another body
     if "{" in path:
         found.append(404)
+    if path.startswith(JOB_ITEM):
+        found.append(405)  # the job id `batch` names the batch resource
     if method == "POST":
         found.append(409)
     return _with_server([*found, 429, 500, 503])
+
+
+JOB_ITEM = "/v1/jobs/{job_id}"
 
 
 def _with_server(found: list[int]) -> list[int]:

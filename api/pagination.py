@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 import marshmallow as ma
 from flask import Response, request
 
+from api.fields import FullMatch
 from api.links import link
-from domain.pagination import Page
+from domain.pagination import CURSOR_PATTERN, Page
 
 LINK_HEADER = {
     "Link": {
@@ -21,7 +22,11 @@ LINK_HEADER = {
 
 class PageQuery(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=FullMatch(CURSOR_PATTERN, error="Not a cursor this list gave out."),
+        metadata={"description": "The `next_cursor` of the page before."},
+    )
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

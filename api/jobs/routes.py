@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
+from werkzeug.routing import BaseConverter
 
 from api.auth import principal, requires
 from api.jobs.schemas import (
@@ -45,6 +46,18 @@ POLL_AGAIN = {
         "schema": {"type": "integer", "minimum": 0},
     }
 }
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in a path: any segment but `batch`, so that `/v1/jobs/batch` is the batch
+    resource alone (a GET there is a 405 that names POST, not a lookup of a job called batch).
+    An id of the wrong form is a 404 from `_job_id`, after authentication."""
+
+    regex = "(?!batch$)[^/]+"
+
+
+def job_id_parameter(_converter: BaseConverter) -> dict[str, Any]:
+    return {"type": "string", "not": {"enum": ["batch"]}}
 
 
 def _service() -> Any:
@@ -102,7 +115,7 @@ class JobBatch(MethodView):
         return json_response({"data": _jobs.dump(jobs, many=True)}, 202)
 
 
-@blp.route("/<job_id>")
+@blp.route("/<job_id:job_id>")
 class JobItem(MethodView):
     @requires(Role.READER)
     @blp.arguments(JobGetQuery, location="query")
@@ -119,7 +132,7 @@ class JobItem(MethodView):
         return response.make_conditional(request)
 
 
-@blp.route("/<job_id>/attempts")
+@blp.route("/<job_id:job_id>/attempts")
 class JobAttempts(MethodView):
     @requires(Role.READER)
     @blp.response(200, AttemptListSchema)
@@ -129,7 +142,7 @@ class JobAttempts(MethodView):
         return json_response({"data": _attempts.dump(attempts, many=True)})
 
 
-@blp.route("/<job_id>/cancel")
+@blp.route("/<job_id:job_id>/cancel")
 class JobCancel(MethodView):
     @requires(Role.SUBMITTER)
     @blp.response(200, JobSchema, description="The queued job is now canceled")
@@ -140,7 +153,7 @@ class JobCancel(MethodView):
         return _job_response(job, 202 if job.status == "running" else 200)
 
 
-@blp.route("/<job_id>/retry")
+@blp.route("/<job_id:job_id>/retry")
 class JobRetry(MethodView):
     @requires(Role.SUBMITTER)
     @blp.response(202, JobSchema)

@@ -12,7 +12,11 @@ class KeyCreateSchema(ma.Schema):
     role = ma.fields.String(
         required=True, validate=ma.validate.OneOf(["reader", "submitter", "admin"])
     )
-    expires_at = UtcDateTime(load_default=None, allow_none=True)
+    expires_at = UtcDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Must be in the future; null (the default) means never."},
+    )
 
 
 class KeySchema(ma.Schema):

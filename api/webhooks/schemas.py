@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from api.fields import FullMatch, StrictBoolean
 from api.pagination import page_schema
 from domain.representation import Timestamp
 from domain.webhooks.model import EVENT_TYPES
@@ -21,7 +22,10 @@ def _event_types() -> ma.fields.List:
         ma.fields.String(validate=ma.validate.OneOf(_JOB_EVENT_TYPES)),
         allow_none=True,
         validate=[ma.validate.Length(min=1, max=len(_JOB_EVENT_TYPES)), _unique],
-        metadata={"description": "Event types to send; null (the default) means all."},
+        metadata={
+            "description": "Event types to send; null (the default) means all.",
+            "uniqueItems": True,
+        },
     )
 
 
@@ -30,14 +34,56 @@ def _job_types() -> ma.fields.List:
         ma.fields.String(validate=ma.validate.Length(min=1, max=100)),
         allow_none=True,
         validate=[ma.validate.Length(min=1, max=100), _unique],
-        metadata={"description": "Job types whose events to send; null (the default) means all."},
+        metadata={
+            "description": "Job types whose events to send; null (the default) means all.",
+            "uniqueItems": True,
+        },
     )
+
+
+# An absolute http(s) URL as RFC 3986 writes it, with a host (a name in ASCII, so an
+# internationalised one in its punycode form, or an IP literal), an optional port from 1 to 65535,
+# a path and a query in percent-encoded ASCII, and no user information or fragment. Which hosts
+# it may reach is the outbound guard's to say, when the endpoint is created and on every delivery.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"(?:{_H16}:{_H16}|{_OCTET}(?:\\.{_OCTET}){{3}})"
+_IPV6 = (
+    "(?:"
+    + "|".join(  # RFC 3986's IPv6address, alternative by alternative
+        [
+            f"(?:{_H16}:){{6}}{_LS32}",
+            f"::(?:{_H16}:){{5}}{_LS32}",
+            f"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+            *(f"(?:(?:{_H16}:){{0,{n}}}{_H16})?::(?:{_H16}:){{{3 - n}}}{_LS32}" for n in (1, 2)),
+            f"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            f"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+            f"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+            f"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_PCHAR = "(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})"
+WEBHOOK_URL_PATTERN = (
+    f"^https?://(?:{_LABEL}(?:\\.{_LABEL})*|\\[{_IPV6}\\])(?::{_PORT})?"
+    f"(?:/(?:{_PCHAR}|/)*)?(?:\\?(?:{_PCHAR}|[/?])*)?$"
+)
 
 
 def _url(required: bool) -> ma.fields.String:
     return ma.fields.String(
         required=required,
-        validate=ma.validate.Length(min=1, max=2048),
+        validate=[
+            ma.validate.Length(min=1, max=2048),
+            FullMatch(
+                WEBHOOK_URL_PATTERN,
+                error="Not an absolute http(s) URL (RFC 3986; a host name in ASCII, punycode "
+                "for an international one; no user name, password or fragment).",
+            ),
+        ],
         metadata={
             "description": "Where deliveries are POSTed (https; plain http only if allowed)."
         },
@@ -49,7 +95,7 @@ class EndpointCreateSchema(ma.Schema):
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
     event_types = _event_types()
     job_types = _job_types()
-    enabled = ma.fields.Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
 
 
 class EndpointUpdateSchema(ma.Schema):
@@ -57,7 +103,7 @@ class EndpointUpdateSchema(ma.Schema):
     description = ma.fields.String(validate=ma.validate.Length(max=500))
     event_types = _event_types()
     job_types = _job_types()
-    enabled = ma.fields.Boolean()
+    enabled = StrictBoolean()
 
 
 class EndpointSchema(ma.Schema):

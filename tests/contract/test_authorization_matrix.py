@@ -30,7 +30,7 @@ from tests.services import real_env
 
 READER, SUBMITTER, ADMIN = Role.READER, Role.SUBMITTER, Role.ADMIN
 JOBS = "/v1/jobs"
-JOB = "/v1/jobs/<job_id>"
+JOB = "/v1/jobs/<job_id:job_id>"
 ENDPOINTS = "/v1/webhook-endpoints"
 ENDPOINT = "/v1/webhook-endpoints/<endpoint_id>"
 DELIVERY = f"{ENDPOINT}/deliveries/<delivery_id>"
@@ -153,7 +153,7 @@ class Fresh:
 
     def path(self, route: str) -> str:
         ids: dict[str, str] = {}
-        if "<job_id>" in route:
+        if "job_id>" in route:
             ids["job_id"] = self.job(canceled=route.endswith("/retry"))
         if "<endpoint_id>" in route:
             ids["endpoint_id"] = self.endpoint()
@@ -161,7 +161,7 @@ class Fresh:
             ids["delivery_id"] = self.delivery(ids["endpoint_id"])
         if "<key_id>" in route:
             ids["key_id"] = self.api_key()
-        return re.sub(r"<(\w+)>", lambda match: ids[match.group(1)], route)
+        return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: ids[match.group(1)], route)
 
 
 def test_the_table_is_the_apps_route_table(matrix_app: Flask) -> None:

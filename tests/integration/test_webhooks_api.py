@@ -28,7 +28,18 @@ REFUSED = [
     "https://0.0.0.0/",
     "https://[fd00::1]/",
     "http://example.com/",
+]
+# Not an absolute http(s) URL as the document's pattern writes it: refused before the guard.
+MALFORMED = [
     "file:///etc/passwd",
+    "https://user:pw@example.com/",
+    "https://example.com/#fragment",
+    "https://bücher.example/",
+    "https://example.com:65536/",
+    "https://[1::2::3]/",
+    "https://example.com/%zz",
+    "https://example.com/\n",
+    " https://example.com/",
 ]
 
 
@@ -56,6 +67,17 @@ def test_the_guard_refuses_these_urls_with_422(
     (error,) = response.get_json()["errors"]
     assert error["field"] == "url"
     assert error["message"].startswith("Refused")
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_a_url_not_in_the_documented_form_is_refused_with_422(
+    client: FlaskClient, tenant: TenantKeys, url: str
+) -> None:
+    response = create(client, tenant, url)
+    assert response.status_code == 422, response.get_json()
+    (error,) = response.get_json()["errors"]
+    assert error["field"] == "url"
+    assert error["message"].startswith("Not an absolute http(s) URL")
 
 
 def test_endpoint_lifecycle_and_tenancy(
