@@ -41,7 +41,16 @@ def write_job_events(
 
 
 def enabled_endpoints(session: Session, tenant_id: str) -> list[Endpoint]:
-    query = select(Endpoint).where(Endpoint.tenant_id == tenant_id, Endpoint.enabled.is_(True))
+    """The tenant's enabled endpoints, each held with `FOR KEY SHARE` until the transaction
+    ends: the lock the foreign key of a new delivery takes anyway, taken at the read instead of
+    the insert, so that an endpoint deleted meanwhile waits for this transaction (and its
+    cascade then removes the new deliveries) rather than failing it with a foreign-key
+    violation. SQLite, which has one writer at a time, ignores the clause."""
+    query = (
+        select(Endpoint)
+        .where(Endpoint.tenant_id == tenant_id, Endpoint.enabled.is_(True))
+        .with_for_update(read=True, key_share=True)
+    )
     return list(session.scalars(query))
 
 
