@@ -51,10 +51,18 @@ class Process:
         return self.popen.poll() is None
 
     def stop(self, timeout: float = 20.0) -> None:
+        self.terminate()
+        self.finish(time.monotonic() + timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM, the signal a process manager stops it with."""
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
+
+    def finish(self, deadline: float) -> None:
+        """Waits for it to exit until ``deadline`` (monotonic), then kills what is left."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
         self.kill_group()
         self._log.close()
 
@@ -150,9 +158,13 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.processes)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stops every process at once: each gets SIGTERM, then all share one deadline."""
         for process in reversed(self.processes):
-            process.stop()
+            process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in reversed(self.processes):
+            process.finish(deadline)
         self.http.close()
 
     def _ready(self) -> bool:
