@@ -327,3 +327,11 @@ def test_an_endpoint_failing_for_five_days_is_disabled(
     stored = stack.stored_endpoint(endpoint.id)
     assert stored.enabled is False
     assert stored.disabled_reason == "deliveries have failed for 5 days"
+
+
+@pytest.mark.parametrize("code", [199, 300, 301])
+def test_only_a_2xx_answer_is_a_success(stack: MemoryStack, admin: Principal, code: int) -> None:
+    _endpoint, outgoing = claimed(stack, admin)
+    stack.container.deliveries.record(outgoing, ok(code))
+    stored = stack.delivery(outgoing.delivery_id)
+    assert stored.status == "pending" and stored.next_attempt_at is not None

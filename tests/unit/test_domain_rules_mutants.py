@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
 from structlog.testing import capture_logs
 
@@ -359,3 +360,33 @@ def test_a_unit_of_work_takes_commands_again_after_a_rollback(stack: MemoryStack
         uow.publish_after_commit(RunJob("job_1", "default", "normal"))
         uow.commit()
     assert stack.publisher.published == [RunJob("job_1", "default", "normal")]
+
+
+@pytest.mark.parametrize("listing", ["keys", "audit", "endpoints"])
+def test_a_page_reads_one_row_past_its_limit_and_no_more(
+    stack: MemoryStack, admin: Principal, listing: str
+) -> None:
+    """The row past the limit says that more exist; a page that read more (or all) would
+    still be right, and would read the whole table to say so."""
+    for n in range(4):
+        stack.webhooks.create(admin, {"url": f"https://hooks.example/{n}"})
+        stack.container.access.create_key(admin.tenant_id, f"key {n}", Role.READER)
+    statements: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    read = {
+        "keys": lambda: stack.container.access.list_keys(admin, 2, None),
+        "audit": lambda: stack.container.access.audit_events(admin, 2, None),
+        "endpoints": lambda: stack.webhooks.list(admin, 2, None),
+    }[listing]
+    event.listen(stack.engine, "before_cursor_execute", capture)
+    try:
+        page = read()
+    finally:
+        event.remove(stack.engine, "before_cursor_execute", capture)
+    assert len(page.items) == 2 and page.next_cursor is not None
+    # SQLite writes a page's query as `... LIMIT ? OFFSET ?`, the two last parameters.
+    limits = [params[-2] for sql, params in statements if sql.rstrip().endswith("LIMIT ? OFFSET ?")]
+    assert limits == [3], statements
