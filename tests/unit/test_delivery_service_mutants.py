@@ -335,3 +335,13 @@ def test_only_a_2xx_answer_is_a_success(stack: MemoryStack, admin: Principal, co
     stack.container.deliveries.record(outgoing, ok(code))
     stored = stack.delivery(outgoing.delivery_id)
     assert stored.status == "pending" and stored.next_attempt_at is not None
+
+
+def test_each_attempt_is_counted(stack: MemoryStack, admin: Principal) -> None:
+    _endpoint, outgoing = claimed(stack, admin)
+    stack.container.deliveries.record(outgoing, ok(503))
+    stack.set_rows(Delivery, outgoing.delivery_id, next_attempt_at=datetime.now(UTC))
+    again = stack.container.deliveries.claim(outgoing.delivery_id)
+    assert again is not None
+    stack.container.deliveries.record(again, ok(503))
+    assert stack.delivery(outgoing.delivery_id).attempts == 2

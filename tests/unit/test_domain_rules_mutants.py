@@ -14,7 +14,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from structlog.testing import capture_logs
 
 from domain.auth import Principal
-from domain.errors import AuthenticationFailed, Conflict, IllegalTransition, LeaseLost, NotFound
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    IllegalTransition,
+    LeaseLost,
+    NotFound,
+    ValidationFailed,
+)
 from domain.ids import new_id
 from domain.model import ApiKey, Job, Role
 from domain.model.job import ErrorType
@@ -390,3 +397,15 @@ def test_a_page_reads_one_row_past_its_limit_and_no_more(
     # SQLite writes a page's query as `... LIMIT ? OFFSET ?`, the two last parameters.
     limits = [params[-2] for sql, params in statements if sql.rstrip().endswith("LIMIT ? OFFSET ?")]
     assert limits == [3], statements
+
+
+@pytest.mark.parametrize(("length", "accepted"), [(0, False), (1, True), (200, True), (201, False)])
+def test_a_tenant_name_is_1_to_200_characters(
+    stack: MemoryStack, length: int, accepted: bool
+) -> None:
+    name = "t" * length
+    if accepted:
+        assert stack.container.access.create_tenant(name).name == name
+    else:
+        with pytest.raises(ValidationFailed):
+            stack.container.access.create_tenant(name)
