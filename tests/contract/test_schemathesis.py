@@ -7,8 +7,9 @@ Hermetic by construction. The stack runs with `HOPPER_OUTBOUND_ALLOWED_NETWORKS=
 the outbound guard never lets a delivery leave loopback; but the guard resolves a URL's host name
 when an endpoint is created or changed, and a generated name would be a DNS query leaving the
 machine. So before each request, `hermetic_url` points any webhook URL that the guard would get as
-far as resolving (an http(s) URL with a host) at the test's own receiver on 127.0.0.1; every other
-generated URL is sent as it is, for the guard to refuse on its form alone.
+far as resolving (one in the documented form, which the API checks first) at the test's own
+receiver on 127.0.0.1; every other generated URL is sent as it is, for the API to refuse on its
+form alone.
 
 Every check schemathesis has runs, `positive_data_acceptance` and `negative_data_rejection`
 included: the document must accept what the API accepts and refuse what it refuses. One rule
@@ -35,6 +36,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.idempotency import HEADER as IDEMPOTENCY_KEY
+from api.webhooks.schemas import WEBHOOK_URL_PATTERN
 from domain.settings import Settings
 from hopper.bootstrap import bootstrap
 from tests.contract.conftest import ROLES, Contract
@@ -57,17 +59,12 @@ FRESH = {
 
 
 def hermetic_url(value: Any, netloc: str) -> Any:
-    """`value` with its host and port replaced by `netloc` if the outbound guard would resolve
-    its host; otherwise `value` unchanged (the guard refuses it on its form alone)."""
-    if not isinstance(value, str):
+    """`value` with its host and port replaced by `netloc` if it has the documented form, the
+    only form that reaches the outbound guard; otherwise `value` unchanged, for the API to refuse
+    on its form alone (a negative case stays negative)."""
+    if not isinstance(value, str) or not re.fullmatch(WEBHOOK_URL_PATTERN, value):
         return value
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname
-    except ValueError:
-        return value
-    if parts.scheme not in ("http", "https") or not host:
-        return value
+    parts = urlsplit(value)
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -229,10 +226,13 @@ URLISH = st.builds(
 @hypothesis.settings(max_examples=500, database=None, deadline=None)
 @hypothesis.given(value=st.one_of(st.text(), URLISH))
 def test_generated_urls_reach_only_the_receiver(value: str) -> None:
+    sent = hermetic_url(value, "127.0.0.1:4321")
+    if not re.fullmatch(WEBHOOK_URL_PATTERN, sent):
+        return  # refused by the API's form check, before the guard sees it
     settings = Settings.from_env(real_env())
     guard = OutboundGuard(OutboundPolicy.from_settings(settings), resolve=_never_resolve)
     try:
-        destination = guard.destination(hermetic_url(value, "127.0.0.1:4321"))
+        destination = guard.destination(sent)
     except Refused:
         return
     assert (destination.addresses, destination.port) == (("127.0.0.1",), 4321)

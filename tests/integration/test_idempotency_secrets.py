@@ -13,8 +13,11 @@ from hopper.bootstrap import Container
 from tests.factories import TenantKeys, unique
 from tests.services import DATABASE
 
-FULL_KEY = re.compile(r"hop_[A-Za-z0-9]{40}")
-FULL_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{32,}")
+# Whole tokens only: inside a Fernet token (URL-safe base64) `hop_` and 40 letters turn up by
+# chance, about once in 60 million characters.
+_NOT_BASE64 = r"(?<![A-Za-z0-9_\-]){}(?![A-Za-z0-9_\-+/=])"
+FULL_KEY = re.compile(_NOT_BASE64.format(r"hop_[A-Za-z0-9]{40}"))
+FULL_SECRET = re.compile(_NOT_BASE64.format(r"whsec_[A-Za-z0-9+/]{43}="))
 
 
 def admin_key(client: FlaskClient, tenant: TenantKeys, name: str) -> dict:
