@@ -43,7 +43,7 @@ from tests.contract.conftest import ROLES, Contract
 from tests.services import real_env
 from workers.outbound.guard import OutboundGuard, OutboundPolicy, Refused
 
-EXAMPLES_PER_OPERATION = 15  # per role: 45 generated cases an operation, beside the coverage phase
+EXAMPLES_PER_OPERATION = 25
 # The document itself, the page that renders it, and Flask's static files.
 NOT_DOCUMENTED = {"api-docs", "swagger_ui", "static"}
 REQUEST_TIMEOUT = 45  # above the longest long-poll (`?wait=30`)
