@@ -116,9 +116,7 @@ class HopperApi(Api):
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app, spec_kwargs={"extra_plugins": [DocumentedAnswers(app)]})
-        converter = self.ma_plugin.converter
-        for attribute_function in (only_null_or_the_object, no_nul_in_text, object_sizes):
-            converter.add_attribute_function(attribute_function)
+        add_attribute_functions(self.ma_plugin.converter)
 
     def _register_responses(self) -> None:
         for name, header in HEADERS.items():
@@ -134,6 +132,13 @@ class HopperApi(Api):
         prepare_response(unprocessable, self.spec, PROBLEM_MEDIA_TYPE)
         unprocessable["headers"] = _problem_headers(422)
         self.spec.components.response("UNPROCESSABLE_ENTITY", unprocessable, lazy=True)
+
+
+def add_attribute_functions(converter: Any) -> None:
+    """What every JSON Schema Hopper publishes adds to apispec's: the document's, and each job
+    type's in `GET /v1/job-types`, so that the two say the same of a payload."""
+    for attribute_function in (only_null_or_the_object, no_nul_in_text, object_sizes):
+        converter.add_attribute_function(attribute_function)
 
 
 def only_null_or_the_object(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, Any]:

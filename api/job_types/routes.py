@@ -12,6 +12,7 @@ from flask.views import MethodView
 
 from api.auth import requires
 from api.json_body import HopperBlueprint
+from api.openapi import add_attribute_functions
 from api.responses import json_response
 from domain.job_types import JobType
 from domain.model import Role
@@ -38,6 +39,7 @@ class JobTypeListSchema(ma.Schema):
 def _converter() -> Any:
     plugin = MarshmallowPlugin()
     APISpec("job-types", "1", "3.0.3", plugins=[plugin])
+    add_attribute_functions(plugin.converter)
     return plugin.converter
 
 

@@ -143,3 +143,11 @@ def test_metadata_bounds_are_object_keywords(client: FlaskClient) -> None:
     assert metadata["maxProperties"] == 16
     assert "maxLength" not in metadata
     assert metadata["propertyNames"]["maxLength"] == 40
+
+
+def test_the_job_types_list_gives_the_payload_schema_the_document_gives(
+    client: FlaskClient, tenant: TenantKeys
+) -> None:
+    listed = client.get("/v1/job-types", headers=tenant.headers("reader")).get_json()["data"]
+    echo = next(t for t in listed if t["name"] == "echo")
+    assert echo["payload_schema"] == _spec(client)["components"]["schemas"]["EchoPayload"]
