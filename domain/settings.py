@@ -151,6 +151,7 @@ class Settings:
     publish_timeout_seconds: float = 0.25
     republish_after_seconds: float = 60.0
     stop_grace_seconds: float = 3.0
+    hard_limit_margin_seconds: float = 30.0
     retention_jobs_days: float = 30.0
     retention_events_days: float = 30.0
     retention_idempotency_hours: float = 24.0
@@ -217,6 +218,9 @@ class Settings:
                 "HOPPER_REPUBLISH_AFTER_SECONDS", _positive_float, 60.0
             ),
             stop_grace_seconds=reader.get("HOPPER_STOP_GRACE_SECONDS", _positive_float, 3.0),
+            hard_limit_margin_seconds=reader.get(
+                "HOPPER_HARD_LIMIT_MARGIN_SECONDS", _positive_float, 30.0
+            ),
             retention_jobs_days=reader.get("HOPPER_RETENTION_JOBS_DAYS", _positive_float, 30.0),
             retention_events_days=reader.get("HOPPER_RETENTION_EVENTS_DAYS", _positive_float, 30.0),
             retention_idempotency_hours=reader.get(

@@ -49,7 +49,9 @@ class Container:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.box = SecretBox(_encryption_keys(self.settings))
         self.guard = OutboundGuard(OutboundPolicy.from_settings(self.settings))
-        self.jobs = JobService(self.uow, self.registry, self.waiter)
+        self.jobs = JobService(
+            self.uow, self.registry, self.waiter, self.settings.hard_limit_margin_seconds
+        )
         self.access = AccessService(self.uow)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
         self.deliveries = DeliveryService(
@@ -63,7 +65,10 @@ class Container:
             self.uow, self.box, _UrlCheck(self.guard), self.deliveries.final_step
         )
         self.scheduling = SchedulerService(
-            self.uow, self.settings.republish_after_seconds, _retention(self.settings)
+            self.uow,
+            self.settings.republish_after_seconds,
+            _retention(self.settings),
+            self.settings.hard_limit_margin_seconds,
         )
 
     def outbound(self) -> OutboundClient:

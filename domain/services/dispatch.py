@@ -7,14 +7,15 @@ from domain.ports import RunJob
 
 # Beyond a job's timeout, how long before the pool kills a run that ignored every softer stop
 # (the worker's own stop comes after HOPPER_STOP_GRACE_SECONDS; this only backs it up).
-HARD_LIMIT_MARGIN_SECONDS = 30
+# HOPPER_HARD_LIMIT_MARGIN_SECONDS sets it.
+HARD_LIMIT_MARGIN_SECONDS = 30.0
 
 
-def run_command(job: Job) -> RunJob:
+def run_command(job: Job, hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS) -> RunJob:
     return RunJob(
         job_id=job.id,
         queue=job.queue,
         priority=job.priority,
         request_id=job.request_id,
-        hard_time_limit=job.timeout_seconds + HARD_LIMIT_MARGIN_SECONDS,
+        hard_time_limit=job.timeout_seconds + hard_limit_margin_seconds,
     )

@@ -19,18 +19,23 @@ from domain.model import Attempt, Job, JobStatus, Priority
 from domain.pagination import Page, decode_cursor, paginate
 from domain.ports import JobWaiter
 from domain.repositories import JobFilter
-from domain.services.dispatch import run_command
+from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
 from domain.services.validation import job_errors
 from domain.unit_of_work import UnitOfWork
 
 
 class JobService:
     def __init__(
-        self, uow: Callable[[], UnitOfWork], registry: Registry, waiter: JobWaiter
+        self,
+        uow: Callable[[], UnitOfWork],
+        registry: Registry,
+        waiter: JobWaiter,
+        hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
     ) -> None:
         self._uow = uow
         self._registry = registry
         self._waiter = waiter
+        self._hard_limit_margin = hard_limit_margin_seconds
 
     def submit(
         self,
@@ -52,7 +57,7 @@ class JobService:
             uow.add(*jobs)
             for job in jobs:
                 if job.published_at is not None:
-                    uow.publish_after_commit(run_command(job))
+                    uow.publish_after_commit(run_command(job, self._hard_limit_margin))
             uow.commit()
             return jobs
 
@@ -107,7 +112,7 @@ class JobService:
                 move(job, uow.now())
                 audit.record(uow, principal.tenant_id, action, "job", job.id, status=job.status)
                 if job.status == JobStatus.QUEUED and job.published_at is not None:
-                    uow.publish_after_commit(run_command(job))
+                    uow.publish_after_commit(run_command(job, self._hard_limit_margin))
                 try:
                     uow.commit()
                 except StaleDataError:

@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from domain.model.job import ErrorType, job_error
 from domain.ports import DeliverWebhook
-from domain.services.dispatch import run_command
+from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
 from domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -37,10 +37,12 @@ class SchedulerService:
         uow: Callable[[], UnitOfWork],
         republish_after_seconds: float = 60.0,
         retention: Retention | None = None,
+        hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
     ) -> None:
         self._uow = uow
         self._republish_after = timedelta(seconds=republish_after_seconds)
         self._keep = retention or Retention()
+        self._hard_limit_margin = hard_limit_margin_seconds
 
     def publish_due(self, limit: int = 500) -> int:
         """Publish queued jobs that are due and whose last publish is missing or stale."""
@@ -51,7 +53,7 @@ class SchedulerService:
                 return 0
             uow.jobs.mark_published([job.id for job in due], now)
             for job in due:
-                uow.publish_after_commit(run_command(job))
+                uow.publish_after_commit(run_command(job, self._hard_limit_margin))
             uow.commit()
             return len(due)
 

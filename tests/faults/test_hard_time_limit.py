@@ -1,10 +1,12 @@
 """The last backstop of README "Timeouts and cancellation": "Should even the watchdog be stuck,
-Celery's hard time limit (the timeout plus 30 s) kills the process and the lease records the end."
+Celery's hard time limit (the timeout plus `HOPPER_HARD_LIMIT_MARGIN_SECONDS`) kills the process
+and the lease records the end."
 
 A watchdog cannot be stuck alone from outside, but a whole pool process can: SIGSTOP freezes the
 handler and its watchdog together, as a process wedged in the kernel would be. Celery's main
-process, which enforces the hard limit on its pool children, keeps running. The margin of 30 s
-is a constant of the product (no setting), so this test takes a little over 31 s.
+process, which enforces the hard limit on its pool children, keeps running. The margin is 10 s
+here (30 s by default), set where the job is submitted, which is where the limit is written
+into the message; so this test takes a little over 11 s.
 
 The watchdog is given a long grace so that it cannot end the run itself before the freeze: that
 removes a race, and changes nothing after the freeze, when the watchdog cannot act at all.
@@ -13,25 +15,39 @@ removes a race, and changes nothing after the freeze, when the watchdog cannot a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
+from collections.abc import Iterator
 from datetime import datetime
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.model import Role
-from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS
-from hopper.bootstrap import Container
+from domain.settings import Settings
+from hopper.bootstrap import Container, bootstrap
 from tests.factories import unique
 from tests.stack import Stack, wait_until
 
 TIMEOUT = 1
-# Well below the hard limit (31 s) and far above anything else that could end the run: the
-# process died of the hard limit, not of an earlier stop.
-NOT_BEFORE = 20.0
+MARGIN = 10
+# Below the hard limit (11 s) and far above anything else that could end the run (the lease
+# lapses after 2 s; the watchdog is given an hour): the process died of the hard limit.
+NOT_BEFORE = 8.0
+# Well before the default margin would have ended it (31 s): the configured margin did.
+NOT_AFTER = 25.0
+
+
+@pytest.fixture
+def submitting(real_settings: Settings, migrated_database: str) -> Iterator[Container]:
+    """The wiring the web app builds with HOPPER_HARD_LIMIT_MARGIN_SECONDS=10."""
+    wiring = bootstrap(dataclasses.replace(real_settings, hard_limit_margin_seconds=MARGIN))
+    yield wiring
+    wiring.engine.dispose()
 
 
 def submitter(container: Container) -> Principal:
@@ -84,14 +100,13 @@ def seconds_between(earlier: datetime, later: datetime) -> float:
 
 
 def test_the_hard_time_limit_kills_a_frozen_pool_process_and_the_lease_records_the_end(
-    stack: Stack, db: Engine, container: Container
+    stack: Stack, db: Engine, submitting: Container
 ) -> None:
-    assert TIMEOUT + HARD_LIMIT_MARGIN_SECONDS == 31  # the figure the README gives
-    who = submitter(container)
+    who = submitter(submitting)
     # One pool process: the job after the frozen one can run only on a fresh process.
     worker = stack.worker("long", concurrency=1, env={"HOPPER_STOP_GRACE_SECONDS": "3600"})
-    stack.scheduler()
-    (stuck,) = container.jobs.submit(
+    stack.scheduler(env={"HOPPER_HARD_LIMIT_MARGIN_SECONDS": str(MARGIN)})
+    (stuck,) = submitting.jobs.submit(
         who, [SubmitJob("stubborn", {"seconds": 600}, timeout_seconds=TIMEOUT, max_attempts=1)]
     )
     wait_until(lambda: attempt(db, stuck.id) is not None, 60, "the stubborn job to start", worker)
@@ -103,7 +118,7 @@ def test_the_hard_time_limit_kills_a_frozen_pool_process_and_the_lease_records_t
     try:
         os.kill(pid, signal.SIGSTOP)  # handler and watchdog frozen together
         wait_until(lambda: process_state(pid) == "T", 10, "the pool process to stop")
-        (after,) = container.jobs.submit(who, [SubmitJob("sleep", {"seconds": 0})])
+        (after,) = submitting.jobs.submit(who, [SubmitJob("sleep", {"seconds": 0})])
 
         # The lease lapses (2 s) and the scheduler records the end, though nothing in the
         # frozen process can speak.
@@ -116,7 +131,9 @@ def test_the_hard_time_limit_kills_a_frozen_pool_process_and_the_lease_records_t
 
         wait_until(lambda: process_state(pid) in (None, "Z"), 90, "the hard limit to kill it")
         killed_after = seconds_between(run["started_at"], attempt(db, stuck.id)["now"])
-        assert killed_after >= NOT_BEFORE, f"ended {killed_after:.1f} s after it started"
+        assert NOT_BEFORE <= killed_after < NOT_AFTER, (
+            f"ended {killed_after:.1f} s after it started"
+        )
     finally:  # the test failed: leave nothing frozen (still our worker's child: checked)
         if process_state(pid) not in (None, "Z") and parent_of(pid) == worker.pid:
             with contextlib.suppress(ProcessLookupError):

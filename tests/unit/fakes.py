@@ -485,9 +485,10 @@ class FakeWiring:
     waiter: FakeWaiter = field(default_factory=FakeWaiter)
 
     def __post_init__(self) -> None:
-        self.jobs = JobService(self.uow, self.registry, self.waiter)
+        margin = self.settings.hard_limit_margin_seconds
+        self.jobs = JobService(self.uow, self.registry, self.waiter, margin)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
-        self.scheduling = SchedulerService(self.uow)
+        self.scheduling = SchedulerService(self.uow, hard_limit_margin_seconds=margin)
         self.access = AccessService(self.uow)
 
     def uow(self) -> FakeUnitOfWork:

@@ -15,7 +15,7 @@ from domain.model.job import ErrorType
 from domain.ports import RunJob
 from domain.repositories import JobFilter
 from tests.unit.builders import echo, principal, sleep
-from tests.unit.fakes import FakePublisher, FakeStore, FakeWiring
+from tests.unit.fakes import FakePublisher, FakeStore, FakeWiring, fake_settings
 
 
 def run_to_end(wiring: FakeWiring, job_id: str, *, fail: bool = False) -> None:
@@ -186,6 +186,20 @@ def test_a_job_accepted_while_the_broker_is_down_is_published_later(
     wiring.publisher.broken = False
     assert wiring.scheduling.publish_due() == 1
     assert [c.job_id for c in wiring.publisher.published] == [job.id]
+
+
+def test_the_hard_limit_is_the_timeout_plus_the_configured_margin(alice: Principal) -> None:
+    wiring = FakeWiring(settings=fake_settings(hard_limit_margin_seconds=4.5))
+    (job,) = wiring.jobs.submit(alice, [sleep(0, timeout_seconds=20)])
+    wiring.publisher.broken = True
+    (late,) = wiring.jobs.submit(alice, [sleep(0, timeout_seconds=7)])
+    wiring.publisher.broken = False
+    assert wiring.scheduling.publish_due() == 1  # the scheduler's publish uses it too
+
+    assert [(c.job_id, c.hard_time_limit) for c in wiring.publisher.published] == [
+        (job.id, 24.5),
+        (late.id, 11.5),
+    ]
 
 
 # -- reading, tenant scoping ------------------------------------------------------------------

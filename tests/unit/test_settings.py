@@ -31,6 +31,7 @@ def test_defaults_with_nothing_set_are_the_embedded_default() -> None:
     assert settings.retry_max_seconds == 3600.0
     assert settings.webhook_retry_schedule == (5, 300, 1800, 7200, 18000, 36000, 36000)
     assert settings.lease_seconds == 30.0
+    assert settings.hard_limit_margin_seconds == 30.0
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.max_batch_body_bytes == 10 * 1024 * 1024
     assert settings.cors_origins == ()
@@ -167,6 +168,8 @@ def test_blank_values_mean_the_default(raw: str) -> None:
         ("HOPPER_RETRY_BASE_SECONDS", "0"),
         ("HOPPER_RETRY_MAX_SECONDS", "-1"),
         ("HOPPER_PUBLISH_TIMEOUT_SECONDS", "0"),
+        ("HOPPER_HARD_LIMIT_MARGIN_SECONDS", "0"),
+        ("HOPPER_HARD_LIMIT_MARGIN_SECONDS", "half a minute"),
         ("HOPPER_OUTBOUND_ALLOW_PRIVATE", "maybe"),
         ("HOPPER_OUTBOUND_ALLOW_HTTP", "2"),
         ("HOPPER_WEB_THREADS", "0"),
@@ -222,3 +225,10 @@ def test_accepted_broker_urls(url: str) -> None:
 )
 def test_boolean_spellings(raw: str, expected: bool) -> None:
     assert Settings.from_env({"HOPPER_OUTBOUND_ALLOW_HTTP": raw}).outbound_allow_http is expected
+
+
+def test_the_hard_limit_margin_is_read() -> None:
+    assert (
+        Settings.from_env({"HOPPER_HARD_LIMIT_MARGIN_SECONDS": "12.5"}).hard_limit_margin_seconds
+        == 12.5
+    )
