@@ -279,6 +279,8 @@ class DocumentedAnswers(BasePlugin):
                 operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_PARAMETER))
             if "304" in {str(code) for code in responses}:
                 operation.setdefault("parameters", []).append(dict(IF_NONE_MATCH_PARAMETER))
+            if role is not None:
+                operation["x-required-role"] = str(role)
             if role is not None and role is not Role.READER:
                 note = f"Needs the `{role}` role."
                 operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()

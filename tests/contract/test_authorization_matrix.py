@@ -176,6 +176,23 @@ def test_the_table_is_the_apps_route_table(matrix_app: Flask) -> None:
     assert (missing_from_table, gone_from_app) == ([], [])
 
 
+def test_the_document_names_the_role_of_each_operation(matrix_app: Flask) -> None:
+    """`x-required-role`, which clients (and the contract tests) read, says what the table says."""
+    spec = matrix_app.test_client().get("/openapi.json").get_json()
+    documented = {
+        (method.upper(), path): operation.get("x-required-role")
+        for path, item in spec["paths"].items()
+        if path.startswith(PROTECTED_PREFIX)
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    table = {
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)): str(role)
+        for (method, route), (role, _) in ROUTES.items()
+    }
+    assert documented == table
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
     ("method", "route"), [pytest.param(*key, id=" ".join(key)) for key in ROUTES]
