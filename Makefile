@@ -44,8 +44,12 @@ test-fast: install
 mutation: install
 	bash scripts/mutation.sh
 
-bench: install services
-	$(BIN)/python -m bench
+# The bench's own database, vhost and Redis database: it empties them, never the tests' ones.
+BENCH_ENV = HOPPER_TEST_DATABASE=hopper_bench HOPPER_TEST_VHOST=hopper_bench HOPPER_TEST_REDIS_DB=6
+
+bench: install
+	$(BENCH_ENV) bash scripts/services.sh
+	$(BENCH_ENV) $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache mutants

@@ -52,10 +52,11 @@ rabbitmq() {
   rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
 }
 
-debian_packages() {  # chromium for the docs-page test, docker-compose to validate the compose file
-  local missing=()
+debian_packages() {  # chromium for the docs-page test, docker-compose to validate the compose file,
+  local missing=()    # wrk for the benchmark's load
   command -v chromium >/dev/null || missing+=(chromium)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v wrk >/dev/null || missing+=(wrk)
   ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

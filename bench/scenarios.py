@@ -1,0 +1,162 @@
+"""Each scenario once, on Hopper or on its bare peer: a `Figure` per run. A submit or drain
+figure counts only once every accepted job is where the figure says (published, finished)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import requests
+from kombu import Connection
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bench.load import Load, run_wrk
+from bench.peers import drain as peer_drain
+from bench.peers import schema as peer_schema
+from bench.stacks import Peers, purge
+from domain import queues
+from tests.services import BROKER_URL
+from tests.stack import Stack, wait_until
+
+ECHO = {"type": "echo", "payload": {"message": "bench"}}
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Figure:
+    per_second: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+    @classmethod
+    def of(cls, load: Load, per_second: float | None = None) -> Figure:
+        rate = load.per_second if per_second is None else per_second
+        return cls(rate, load.p50_ms, load.p95_ms, load.p99_ms)
+
+
+def queue_depth(name: str) -> int:
+    with Connection(BROKER_URL) as connection:
+        declared = connection.default_channel.queue_declare(queue=name, passive=True)
+        return int(declared.message_count)
+
+
+def count(db: Engine, sql: str) -> int:
+    with db.connect() as connection:
+        return int(connection.execute(text(sql)).scalar_one())
+
+
+def _submitted(db: Engine, table: str, queue: str, before: int, load: Load) -> Figure:
+    """Waits until every job the run created is a message in its queue (no consumer runs), and
+    rates the run by its jobs over the load's length plus that wait."""
+    ended = time.monotonic()
+    created = count(db, f"SELECT count(*) FROM {table}") - before
+    assert load.failed == 0, f"{load.failed} requests failed"
+    assert created >= load.requests, (created, load.requests)
+    wait_until(lambda: queue_depth(queue) >= created, 120, f"{created} messages in {queue}")
+    seconds = load.seconds + (time.monotonic() - ended)
+    purge(queue)
+    return Figure.of(load, created / seconds)
+
+
+def submit_hopper(stack: Stack, key: str, db: Engine, seconds: float) -> Figure:
+    before = count(db, "SELECT count(*) FROM jobs")
+    load = run_wrk(
+        f"{stack.base_url}/v1/jobs",
+        method="POST",
+        body=json.dumps(ECHO),
+        key=key,
+        idempotent_every=2,
+        seconds=seconds,
+    )
+    return _submitted(db, "jobs", queues.DEFAULT, before, load)
+
+
+def submit_peer(peers: Peers, db: Engine, seconds: float) -> Figure:
+    before = count(db, "SELECT count(*) FROM bench_peer.jobs")
+    load = run_wrk(f"{peers.base_url}/jobs", method="POST", body=json.dumps(ECHO), seconds=seconds)
+    return _submitted(db, "bench_peer.jobs", peer_schema.QUEUE, before, load)
+
+
+def batch_hopper(stack: Stack, key: str, db: Engine, seconds: float) -> Figure:
+    before = count(db, "SELECT count(*) FROM jobs")
+    body = json.dumps({"jobs": [ECHO] * BATCH_SIZE})
+    load = run_wrk(
+        f"{stack.base_url}/v1/jobs/batch",
+        method="POST",
+        body=body,
+        key=key,
+        connections=4,
+        seconds=seconds,
+    )
+    return _submitted(db, "jobs", queues.DEFAULT, before, load)
+
+
+def get(url: str, key: str | None, seconds: float) -> Figure:
+    return Figure.of(run_wrk(url, key=key, seconds=seconds))
+
+
+def drain_hopper(stack: Stack, key: str, db: Engine, jobs: int) -> Figure:
+    """`jobs` echo jobs queued with no worker running; then a worker of 2 processes drains
+    them. The rate is from the first job's end to the last one's."""
+    tag = f"drain-{time.time_ns()}"
+    for _ in range(jobs // BATCH_SIZE):
+        job = {**ECHO, "metadata": {"run": tag}}
+        answer = stack.request("POST", "/v1/jobs/batch", key, json={"jobs": [job] * BATCH_SIZE})
+        assert answer.status_code == 202, answer.text
+    wait_until(lambda: queue_depth(queues.DEFAULT) >= jobs, 120, "the drain's jobs queued")
+    mine = f"FROM jobs WHERE metadata->>'run' = '{tag}'"
+    worker = stack.worker(queues.DEFAULT, concurrency=2)
+    try:
+        wait_until(
+            lambda: count(db, f"SELECT count(*) {mine} AND status = 'succeeded'") == jobs,
+            900,
+            "the drain to finish",
+            worker,
+        )
+    finally:
+        worker.stop()
+        stack.processes.remove(worker)
+    return Figure(_rate(db, f"SELECT count(*), min(finished_at), max(finished_at) {mine}"))
+
+
+def drain_peer(peers: Peers, db: Engine, jobs: int) -> Figure:
+    tag = f"drain-{time.time_ns()}"
+    ids = [f"{tag}-{n}" for n in range(jobs)]
+    with db.begin() as connection:
+        connection.execute(
+            peer_schema.jobs.insert(), [{"id": i, "type": "echo", "payload": ECHO} for i in ids]
+        )
+    with peer_drain.app.connection_for_write(BROKER_URL) as connection:
+        peer_schema.declare(connection)
+        producer = peer_drain.app.amqp.Producer(connection)
+        for job_id in ids:
+            peer_drain.app.send_task(peer_drain.TASK, args=[job_id], producer=producer)
+    mine = f"FROM bench_peer.jobs WHERE id LIKE '{tag}-%'"
+    worker = peers.worker()
+    try:
+        wait_until(
+            lambda: count(db, f"SELECT count(*) {mine} AND status = 'succeeded'") == jobs,
+            900,
+            "the peer's drain to finish",
+            worker,
+        )
+    finally:
+        worker.stop()
+        peers.processes.remove(worker)
+    return Figure(_rate(db, f"SELECT count(*), min(finished_at), max(finished_at) {mine}"))
+
+
+def _rate(db: Engine, sql: str) -> float:
+    with db.connect() as connection:
+        done, first, last = connection.execute(text(sql)).one()
+    return (done - 1) / (last - first).total_seconds()
+
+
+def healthy(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
