@@ -12,27 +12,18 @@ medians and ratios, not single numbers.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import signal
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from bench import scenarios
-from bench.report import table
-from bench.scenarios import Figure
+from sqlalchemy.engine import Engine
+
+from bench import dbcost, flows, report, scenarios
+from bench.figures import Figure
 from bench.stacks import Peers, fresh_database, hopper, purge
 from domain import queues
-
-
-def machine() -> str:
-    cpus = os.cpu_count()
-    with open("/proc/meminfo") as meminfo:
-        total_kib = int(meminfo.readline().split()[1])
-    cpu = platform.processor() or platform.machine()
-    memory = f"{total_kib / 2**20:.0f} GiB"
-    return f"{cpu}, {cpus} cores, {memory}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,14 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load run")
     parser.add_argument("--drain", type=int, default=20_000, help="jobs in each drain run")
     args = parser.parse_args(argv)
+    # A stopped bench stops what it started (the processes run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     db = fresh_database()
-    figures: dict[str, list[Figure]] = defaultdict(list)
-    with tempfile.TemporaryDirectory(prefix="hopper-bench-") as logs:
-        stack, peers = hopper(Path(logs)), Peers(Path(logs))
+    runs: dict[str, list[Figure]] = defaultdict(list)
+    extra: dict[str, list[float]] = defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="hopper-bench-") as temporary:
+        logs = Path(temporary)
+        stack, peers = hopper(logs), Peers(logs)
         try:
-            stack.web()
-            stack.scheduler()
+            web, scheduler = stack.web(), stack.scheduler()
             peers.web()
             keys = stack.new_tenant()
             submitter, reader = keys["submitter"], keys["reader"]
@@ -56,65 +50,46 @@ def main(argv: list[str] | None = None) -> int:
             purge(queues.DEFAULT)
             for run in range(args.repeat):
                 print(f"run {run + 1} of {args.repeat}", file=sys.stderr)
-                s = args.seconds
-                figures["submit"].append(scenarios.submit_hopper(stack, submitter, db, s))
-                figures["submit peer"].append(scenarios.submit_peer(peers, db, s))
-                figures["batch"].append(scenarios.batch_hopper(stack, submitter, db, s))
-                figures["healthz"].append(scenarios.get(f"{stack.base_url}/healthz", None, s))
-                figures["get"].append(scenarios.get(f"{stack.base_url}/v1/jobs/{job}", reader, s))
-                figures["list"].append(
-                    scenarios.get(f"{stack.base_url}/v1/jobs?limit=20", reader, s)
-                )
-                figures["drain"].append(scenarios.drain_hopper(stack, submitter, db, args.drain))
-                figures["drain peer"].append(scenarios.drain_peer(peers, db, args.drain))
+                s, url = args.seconds, stack.base_url
+                runs["submit"].append(scenarios.submit_hopper(stack, submitter, db, s))
+                runs["submit peer"].append(scenarios.submit_peer(peers, db, s))
+                runs["batch"].append(scenarios.batch_hopper(stack, submitter, db, s))
+                runs["healthz"].append(scenarios.get(f"{url}/healthz", None, s))
+                runs["get"].append(scenarios.get(f"{url}/v1/jobs/{job}", reader, s))
+                runs["list"].append(scenarios.get(f"{url}/v1/jobs?limit=20", reader, s))
+                runs["drain"].append(scenarios.drain_hopper(stack, submitter, db, args.drain))
+                runs["drain peer"].append(scenarios.drain_peer(peers, db, args.drain))
+                spans, pool_mb = flows.end_to_end(stack, submitter, db, 100, s)
+                runs["e2e"].append(Figure.of_spans(spans))
+                extra["pool MB"].append(pool_mb)
+                latency, rate = flows.webhooks(stack, keys, 8, 500, s)
+                runs["webhook latency"].append(Figure.of_spans(latency))
+                extra["deliveries/s"].append(rate)
+            extra["web MB"] = [max(flows.peak_rss_mb(web.pid).values())]
+            extra["scheduler MB"] = [flows.peak_rss_mb(scheduler.pid)[scheduler.pid]]
         finally:
             stack.stop()
             peers.stop()
-            db.dispose()
-
-    print(f"\nHopper beside its bare peers: medians of {args.repeat} runs on {machine()}\n")
-    print(
-        table(
-            [
-                (
-                    "`POST /v1/jobs`, 32 connections",
-                    "req/s",
-                    figures["submit"],
-                    "Flask + Core + kombu",
-                    figures["submit peer"],
-                ),
-                (
-                    f"`POST /v1/jobs/batch` ({scenarios.BATCH_SIZE} a request, 4 connections)",
-                    "jobs/s",
-                    figures["batch"],
-                    "",
-                    [],
-                ),
-                (
-                    "`GET /v1/jobs/{id}`, 32 connections",
-                    "req/s",
-                    figures["get"],
-                    "`GET /healthz`",
-                    figures["healthz"],
-                ),
-                (
-                    "`GET /v1/jobs?limit=20`, 32 connections",
-                    "req/s",
-                    figures["list"],
-                    "`GET /healthz`",
-                    figures["healthz"],
-                ),
-                (
-                    f"worker drain of {args.drain:,} `echo` jobs, 2 processes",
-                    "jobs/s",
-                    figures["drain"],
-                    "bare Celery + one UPDATE",
-                    figures["drain peer"],
-                ),
-            ]
-        )
-    )
+        cost = measure_cost(db, logs)
+    db.dispose()
+    print(report.render(args, runs, extra, cost))
     return 0
+
+
+def measure_cost(db: Engine, logs: Path) -> dbcost.Cost:
+    """A stack of its own, every process counting what it asks of PostgreSQL."""
+    counts, cost_logs = logs / "counts", logs / "cost"
+    counts.mkdir()
+    cost_logs.mkdir()
+    stack = hopper(cost_logs, dbcost.instrumented_env(counts))
+    try:
+        stack.web()
+        stack.scheduler()
+        stack.worker(queues.DEFAULT, concurrency=2)
+        keys = stack.new_tenant()
+        return dbcost.per_job(stack, keys["submitter"], db, counts, 1000)
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ def run_wrk(
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
+            "--timeout",
+            "30s",  # wrk's own default (2 s) would count a slow batch as an error
             "-s",
             str(SCRIPT),
             base,

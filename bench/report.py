@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import statistics
 from collections.abc import Sequence
 
-from bench.scenarios import Figure
+from bench.dbcost import Cost
+from bench.figures import Figure
+from bench.scenarios import BATCH_SIZE
+
+Row = tuple[str, str, Sequence[Figure], str, Sequence[Figure]]
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -20,28 +27,106 @@ def _cell(figures: Sequence[Figure], unit: str) -> str:
     p50, p95, p99 = (
         _median([getattr(f, name) for f in figures]) for name in ("p50_ms", "p95_ms", "p99_ms")
     )
-    text = f"{rate:,.0f} {unit}"
-    if p99 is not None:
-        text += f", p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
-    return text
+    parts = [] if rate is None else [f"{rate:,.0f} {unit}"]
+    if p50 is not None and p95 is not None and p99 is not None:
+        parts.append(f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms")
+    return ", ".join(parts)
 
 
 def ratio(ours: Sequence[Figure], peer: Sequence[Figure]) -> str:
-    if not ours or not peer:
-        return "—"
     mine = _median([f.per_second for f in ours])
     theirs = _median([f.per_second for f in peer])
-    assert mine is not None and theirs is not None
+    if mine is None or theirs is None:
+        return "—"
     return f"{mine / theirs:.2f}x"
 
 
-def table(rows: list[tuple[str, str, list[Figure], str, list[Figure]]]) -> str:
+def table(rows: Sequence[Row]) -> str:
     """`rows`: (path, unit, Hopper's figures, the peer's name, the peer's figures)."""
-    lines = [
-        "| path | Hopper | bare peer, same run | ratio |",
-        "| --- | --- | --- | --- |",
-    ]
+    lines = ["| path | Hopper | bare peer, same run | ratio |", "| --- | --- | --- | --- |"]
     for path, unit, ours, peer_name, peer in rows:
         theirs = f"{peer_name}: {_cell(peer, unit)}" if peer else "—"
         lines.append(f"| {path} | {_cell(ours, unit)} | {theirs} | {ratio(ours, peer)} |")
     return "\n".join(lines)
+
+
+def machine() -> str:
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    cpu = platform.processor() or platform.machine()
+    memory = f"{total_kib / 2**20:.0f} GiB"
+    return f"{cpu}, {os.cpu_count()} cores, {memory}, Python {platform.python_version()}"
+
+
+def render(
+    args: argparse.Namespace,
+    runs: dict[str, list[Figure]],
+    extra: dict[str, list[float]],
+    cost: Cost,
+) -> str:
+    def mb(name: str) -> str:
+        return f"{max(extra[name]):.0f} MB"
+
+    rows: list[Row] = [
+        (
+            "`POST /v1/jobs`, 32 connections",
+            "req/s",
+            runs["submit"],
+            "Flask + Core + kombu",
+            runs["submit peer"],
+        ),
+        (
+            f"`POST /v1/jobs/batch` ({BATCH_SIZE} a request, 4 connections)",
+            "jobs/s",
+            runs["batch"],
+            "",
+            [],
+        ),
+        (
+            "`GET /v1/jobs/{id}`, 32 connections",
+            "req/s",
+            runs["get"],
+            "`GET /healthz`",
+            runs["healthz"],
+        ),
+        (
+            "`GET /v1/jobs?limit=20`, 32 connections",
+            "req/s",
+            runs["list"],
+            "`GET /healthz`",
+            runs["healthz"],
+        ),
+        (
+            f"worker drain of {args.drain:,} `echo` jobs, 2 processes",
+            "jobs/s",
+            runs["drain"],
+            "bare Celery + one UPDATE",
+            runs["drain peer"],
+        ),
+        ("end to end at 100 jobs/s (created → finished)", "", runs["e2e"], "", []),
+        ("webhook: job end → delivery received (10 jobs/s)", "", runs["webhook latency"], "", []),
+    ]
+    rate = statistics.median(extra["deliveries/s"])
+    heading = (
+        f"Hopper beside its bare peers: medians of {args.repeat} interleaved runs, "
+        f"{args.seconds:.0f} s each, on {machine()}"
+    )
+    memory = (
+        f"web process {mb('web MB')}, job pool process {mb('pool MB')}, "
+        f"scheduler {mb('scheduler MB')}"
+    )
+    per_job = (
+        f"{cost.statements:.1f} statements, {cost.round_trips:.1f} round trips, "
+        f"{cost.wal_bytes:,.0f} WAL bytes"
+    )
+    return "\n".join(
+        [
+            f"\n{heading}\n",
+            table(rows),
+            "",
+            f"- webhook deliveries to 8 endpoints: {rate:,.0f} a second",
+            f"- peak RSS: {memory}",
+            f"- database cost of one job submitted over HTTP and run, every process counted "
+            f"({cost.jobs:,} jobs): {per_job}",
+        ]
+    )

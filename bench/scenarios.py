@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import requests
 from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bench.figures import Figure
 from bench.load import Load, run_wrk
 from bench.peers import drain as peer_drain
 from bench.peers import schema as peer_schema
@@ -22,19 +22,6 @@ from tests.stack import Stack, wait_until
 
 ECHO = {"type": "echo", "payload": {"message": "bench"}}
 BATCH_SIZE = 500
-
-
-@dataclass(frozen=True)
-class Figure:
-    per_second: float
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-
-    @classmethod
-    def of(cls, load: Load, per_second: float | None = None) -> Figure:
-        rate = load.per_second if per_second is None else per_second
-        return cls(rate, load.p50_ms, load.p95_ms, load.p99_ms)
 
 
 def queue_depth(name: str) -> int:
@@ -57,8 +44,21 @@ def _submitted(db: Engine, table: str, queue: str, before: int, load: Load) -> F
     assert created >= load.requests, (created, load.requests)
     wait_until(lambda: queue_depth(queue) >= created, 120, f"{created} messages in {queue}")
     seconds = load.seconds + (time.monotonic() - ended)
-    purge(queue)
+    settle(db, table, queue)
     return Figure.of(load, created / seconds)
+
+
+def settle(db: Engine, table: str, queue: str) -> None:
+    """Takes a submit run's jobs out of the way: their messages purged, and the jobs marked
+    canceled, so that no scheduler republishes them into a later run."""
+    purge(queue)
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                f"UPDATE {table} SET status = 'canceled', finished_at = now() "
+                "WHERE status = 'queued'"
+            )
+        )
 
 
 def submit_hopper(stack: Stack, key: str, db: Engine, seconds: float) -> Figure:

@@ -35,8 +35,8 @@ def fresh_database() -> Engine:
     return engine
 
 
-def hopper(logs: Path) -> Stack:
-    stack = Stack(real_env(**LIMITS), logs)
+def hopper(logs: Path, env: dict[str, str] | None = None) -> Stack:
+    stack = Stack(real_env(**LIMITS, **(env or {})), logs)
     stack.cli("migrate")
     return stack
 
