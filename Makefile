@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint format bench services clean mutation
+.PHONY: install run test test-fast lint format bench profile services clean mutation
 
 install: $(STAMP)
 
@@ -50,6 +50,12 @@ BENCH_ENV = HOPPER_TEST_DATABASE=hopper_bench HOPPER_TEST_VHOST=hopper_bench HOP
 bench: install
 	$(BENCH_ENV) bash scripts/services.sh
 	$(BENCH_ENV) $(BIN)/python -m bench
+
+# Where the time goes under load (py-spy): WHAT=submit, get or drain.
+WHAT ?= submit
+profile: install
+	$(BENCH_ENV) bash scripts/services.sh
+	$(BENCH_ENV) $(BIN)/python -m bench.profile $(WHAT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache mutants

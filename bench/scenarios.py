@@ -119,6 +119,9 @@ def drain_hopper(stack: Stack, key: str, db: Engine, jobs: int) -> Figure:
     finally:
         worker.stop()
         stack.processes.remove(worker)
+    # A job that waited past HOPPER_REPUBLISH_AFTER_SECONDS was published again; those
+    # messages, of jobs now done, are the drain's and go with it.
+    purge(queues.DEFAULT)
     return Figure(_rate(db, f"SELECT count(*), min(finished_at), max(finished_at) {mine}"))
 
 
