@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -14,21 +12,10 @@ from sqlalchemy.engine import Engine
 
 from bench.paced import created_to_finished_ms, finished, paced
 from bench.scenarios import BATCH_SIZE, ECHO
+from bench.stacks import workers
 from domain import queues
 from tests.receiver import Receiver
-from tests.stack import Process, Stack, wait_until
-
-
-@contextmanager
-def workers(stack: Stack, *queue_names: str) -> Iterator[list[Process]]:
-    """A worker of 2 processes for each queue, stopped (and forgotten by the stack) after."""
-    started = [stack.worker(name, concurrency=2) for name in queue_names]
-    try:
-        yield started
-    finally:
-        for process in started:
-            process.stop()
-            stack.processes.remove(process)
+from tests.stack import Stack, wait_until
 
 
 def end_to_end(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import requests
 from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -15,10 +14,10 @@ from bench.figures import Figure
 from bench.load import Load, run_wrk
 from bench.peers import drain as peer_drain
 from bench.peers import schema as peer_schema
-from bench.stacks import Peers, purge
+from bench.stacks import Peers, purge, workers
 from domain import queues
 from tests.services import BROKER_URL
-from tests.stack import Stack, wait_until
+from tests.stack import Process, Stack, wait_until
 
 ECHO = {"type": "echo", "payload": {"message": "bench"}}
 BATCH_SIZE = 500
@@ -108,21 +107,12 @@ def drain_hopper(stack: Stack, key: str, db: Engine, jobs: int) -> Figure:
         assert answer.status_code == 202, answer.text
     wait_until(lambda: queue_depth(queues.DEFAULT) >= jobs, 120, "the drain's jobs queued")
     mine = f"FROM jobs WHERE metadata->>'run' = '{tag}'"
-    worker = stack.worker(queues.DEFAULT, concurrency=2)
-    try:
-        wait_until(
-            lambda: count(db, f"SELECT count(*) {mine} AND status = 'succeeded'") == jobs,
-            900,
-            "the drain to finish",
-            worker,
-        )
-    finally:
-        worker.stop()
-        stack.processes.remove(worker)
+    with workers(stack, queues.DEFAULT) as (worker,):
+        rate = _drained(db, mine, jobs, worker)
     # A job that waited past HOPPER_REPUBLISH_AFTER_SECONDS was published again; those
     # messages, of jobs now done, are the drain's and go with it.
     purge(queues.DEFAULT)
-    return Figure(_rate(db, f"SELECT count(*), min(finished_at), max(finished_at) {mine}"))
+    return Figure(rate)
 
 
 def drain_peer(peers: Peers, db: Engine, jobs: int) -> Figure:
@@ -138,28 +128,21 @@ def drain_peer(peers: Peers, db: Engine, jobs: int) -> Figure:
         for job_id in ids:
             peer_drain.app.send_task(peer_drain.TASK, args=[job_id], producer=producer)
     mine = f"FROM bench_peer.jobs WHERE id LIKE '{tag}-%'"
-    worker = peers.worker()
-    try:
-        wait_until(
-            lambda: count(db, f"SELECT count(*) {mine} AND status = 'succeeded'") == jobs,
-            900,
-            "the peer's drain to finish",
-            worker,
-        )
-    finally:
-        worker.stop()
-        peers.processes.remove(worker)
-    return Figure(_rate(db, f"SELECT count(*), min(finished_at), max(finished_at) {mine}"))
+    with peers.worker() as worker:
+        return Figure(_drained(db, mine, jobs, worker))
 
 
-def _rate(db: Engine, sql: str) -> float:
+def _drained(db: Engine, mine: str, jobs: int, worker: Process) -> float:
+    """Waits until the `jobs` rows that `mine` selects have succeeded; their rate, from the
+    first one's end to the last one's."""
+    wait_until(
+        lambda: count(db, f"SELECT count(*) {mine} AND status = 'succeeded'") == jobs,
+        900,
+        "the drain to finish",
+        worker,
+    )
     with db.connect() as connection:
-        done, first, last = connection.execute(text(sql)).one()
-    return (done - 1) / (last - first).total_seconds()
-
-
-def healthy(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+        done, first, last = connection.execute(
+            text(f"SELECT count(*), min(finished_at), max(finished_at) {mine}")
+        ).one()
+    return float((done - 1) / (last - first).total_seconds())

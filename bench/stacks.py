@@ -3,8 +3,10 @@ peers, each a set of real processes on 127.0.0.1 that share the machine in turn.
 
 from __future__ import annotations
 
+import shlex
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -14,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from bench.peers import schema as peer_schema
 from tests.services import BROKER_URL, DATABASE_URL, real_env
-from tests.stack import Process, Stack, free_port, wait_until
+from tests.stack import Process, Stack, free_port, stop_all, wait_until
 
 BIN = Path(sys.executable).parent
 # Limits on Redis stay on, and high enough that the load measures the work, not the refusals.
@@ -49,6 +51,18 @@ def purge(*queues: str) -> None:
             Queue(name, channel=channel).purge()
 
 
+@contextmanager
+def workers(stack: Stack, *queue_names: str) -> Iterator[list[Process]]:
+    """A Hopper worker of 2 processes for each queue, stopped (and forgotten) after the block."""
+    started = [stack.worker(name, concurrency=2) for name in queue_names]
+    try:
+        yield started
+    finally:
+        stop_all(started)
+        for process in started:
+            stack.processes.remove(process)
+
+
 class Peers:
     """The bare peers: the submit app under gunicorn, and bare Celery draining its queue."""
 
@@ -57,66 +71,38 @@ class Peers:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**real_env(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-        self.processes: list[Process] = []
+        self.web_process: Process | None = None
 
     def web(self) -> Process:
-        process = Process(
+        """The submit peer, under the web settings Hopper uses: 2 processes of 16 threads."""
+        self.web_process = self._start(
             "peer-web",
-            [
-                str(BIN / "gunicorn"),
-                "--worker-class",
-                "gthread",
-                "--workers",
-                "2",
-                "--threads",
-                "16",
-                "--keep-alive",
-                "5",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "bench.peers.submit:create_app()",
-            ],
-            self.env,
-            self.logs,
+            "gunicorn --worker-class gthread --workers 2 --threads 16 --keep-alive 5 "
+            f"--bind 127.0.0.1:{self.port} --log-level warning bench.peers.submit:create_app()",
         )
-        self.processes.append(process)
-        wait_until(self._ready, 30, "the submit peer to answer", process)
-        return process
+        wait_until(self._ready, 30, "the submit peer to answer", self.web_process)
+        return self.web_process
 
-    def worker(self) -> Process:
-        process = Process(
+    @contextmanager
+    def worker(self) -> Iterator[Process]:
+        """Bare Celery on the peer's queue (prefork 2, prefetch 4), stopped after the block."""
+        process = self._start(
             "peer-worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "bench.peers.drain",
-                "worker",
-                "-Q",
-                peer_schema.QUEUE,
-                "-c",
-                "2",
-                "--prefetch-multiplier",
-                "4",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "warning",
-            ],
-            self.env,
-            self.logs,
+            f"celery -A bench.peers.drain worker -Q {peer_schema.QUEUE} -c 2 "
+            "--prefetch-multiplier 4 --without-gossip --without-mingle -l warning",
         )
-        self.processes.append(process)
-        return process
+        try:
+            yield process
+        finally:
+            process.stop()
 
     def stop(self) -> None:
-        deadline = time.monotonic() + 20
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            process.finish(deadline)
-        self.processes.clear()
+        if self.web_process is not None:
+            self.web_process.stop()
+
+    def _start(self, name: str, command: str) -> Process:
+        program, *args = shlex.split(command)
+        return Process(name, [str(BIN / program), *args], self.env, self.logs)
 
     def _ready(self) -> bool:
         try:

@@ -159,12 +159,7 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.processes)
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stops every process at once: each gets SIGTERM, then all share one deadline."""
-        for process in reversed(self.processes):
-            process.terminate()
-        deadline = time.monotonic() + timeout
-        for process in reversed(self.processes):
-            process.finish(deadline)
+        stop_all(list(reversed(self.processes)), timeout)
         self.http.close()
 
     def _ready(self) -> bool:
@@ -172,6 +167,15 @@ class Stack:
             return self.http.get(self.base_url + "/readyz", timeout=2).status_code == 200
         except requests.RequestException:
             return False
+
+
+def stop_all(processes: list[Process], timeout: float = 20.0) -> None:
+    """Stops every process at once: each gets SIGTERM, then all share one deadline."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.finish(deadline)
 
 
 def wait_until(
