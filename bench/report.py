@@ -62,11 +62,8 @@ def render(
     args: argparse.Namespace,
     runs: dict[str, list[Figure]],
     extra: dict[str, list[float]],
-    cost: Cost,
+    cost: Cost | None,
 ) -> str:
-    def mb(name: str) -> str:
-        return f"{max(extra[name]):.0f} MB"
-
     rows: list[Row] = [
         (
             "`POST /v1/jobs`, 32 connections",
@@ -106,27 +103,31 @@ def render(
         ("end to end at 100 jobs/s (created → finished)", "", runs["e2e"], "", []),
         ("webhook: job end → delivery received (10 jobs/s)", "", runs["webhook latency"], "", []),
     ]
-    rate = statistics.median(extra["deliveries/s"])
     heading = (
         f"Hopper beside its bare peers: medians of {args.repeat} interleaved runs, "
         f"{args.seconds:.0f} s each, on {machine()}"
     )
-    memory = (
-        f"web process {mb('web MB')}, job pool process {mb('pool MB')}, "
-        f"scheduler {mb('scheduler MB')}"
-    )
-    per_job = (
-        f"{cost.statements:.1f} statements, {cost.round_trips:.1f} round trips, "
-        f"{cost.wal_bytes:,.0f} WAL bytes"
-    )
-    return "\n".join(
-        [
-            f"\n{heading}\n",
-            table(rows),
-            "",
-            f"- webhook deliveries to 8 endpoints: {rate:,.0f} a second",
-            f"- peak RSS: {memory}",
+    lines = [f"\n{heading}\n", table([row for row in rows if row[2]]), ""]
+    if extra.get("deliveries/s"):
+        rate = statistics.median(extra["deliveries/s"])
+        lines.append(f"- webhook deliveries to 8 endpoints: {rate:,.0f} a second")
+    memory = [
+        f"{label} {max(extra[name]):.0f} MB"
+        for label, name in (
+            ("web process", "web MB"),
+            ("job pool process", "pool MB"),
+            ("scheduler", "scheduler MB"),
+        )
+        if extra.get(name)
+    ]
+    lines.append(f"- peak RSS: {', '.join(memory)}")
+    if cost is not None:
+        per_job = (
+            f"{cost.statements:.1f} statements, {cost.round_trips:.1f} round trips, "
+            f"{cost.wal_bytes:,.0f} WAL bytes"
+        )
+        lines.append(
             f"- database cost of one job submitted over HTTP and run, every process counted "
-            f"({cost.jobs:,} jobs): {per_job}",
-        ]
-    )
+            f"({cost.jobs:,} jobs): {per_job}"
+        )
+    return "\n".join(lines)
