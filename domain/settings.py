@@ -128,6 +128,7 @@ class Settings:
     broker_url: str
     redis_url: str | None
     embedded: bool
+    listen_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     web_threads: int = 16
@@ -179,6 +180,9 @@ class Settings:
             broker_url=broker_url,
             redis_url=reader.get("REDIS_URL", _url(("redis", "rediss", "unix")), None),
             embedded=embedded,
+            listen_database_url=reader.get(
+                "HOPPER_LISTEN_DATABASE_URL", _url(("postgresql",)), None
+            ),
             host=reader.get("HOST", str, "127.0.0.1"),
             port=reader.get("PORT", _port, 8000),
             web_threads=reader.get("HOPPER_WEB_THREADS", _positive_int, 16),

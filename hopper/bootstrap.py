@@ -15,9 +15,10 @@ from domain import queues
 from domain.db import make_engine
 from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, build_registry
+from domain.key_cache import KeyCache
 from domain.ports import JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.secrets import SecretBox, local_key
-from domain.services.access import AccessService
+from domain.services.access import REFRESH_SECONDS, AccessService
 from domain.services.delivery import DeliveryService
 from domain.services.execution import ExecutionService
 from domain.services.jobs import JobService
@@ -43,6 +44,7 @@ class Container:
     waiter: JobWaiter
     celery: Any = None
     consumers: QueueConsumers = field(default_factory=lambda: UnknownConsumers())
+    key_cache: KeyCache = field(default_factory=lambda: KeyCache(refresh_after=REFRESH_SECONDS))
     session_factory: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +54,7 @@ class Container:
         self.jobs = JobService(
             self.uow, self.registry, self.waiter, self.settings.hard_limit_margin_seconds
         )
-        self.access = AccessService(self.uow)
+        self.access = AccessService(self.uow, self.key_cache)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
@@ -76,6 +78,11 @@ class Container:
         return OutboundClient(
             self.guard, total_timeout=WEBHOOK_TIMEOUT_SECONDS, user_agent=f"Hopper/{__version__}"
         )
+
+    def listen(self) -> None:
+        """A web process hears of finished jobs and changed keys from now on."""
+        if isinstance(self.waiter, PostgresListener):
+            self.waiter.start()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher, _COMMIT_HOOKS)
@@ -133,6 +140,7 @@ def bootstrap(
     pool_size: int = 5,
 ) -> Container:
     settings = settings or Settings.from_env()
+    key_cache = KeyCache(refresh_after=REFRESH_SECONDS)
     celery = None
     consumers: QueueConsumers = UnknownConsumers()
     if publisher is None:
@@ -148,16 +156,18 @@ def bootstrap(
         engine=engine or make_engine(settings, pool_size=pool_size),
         publisher=publisher,
         registry=build_registry(),
-        waiter=waiter or _waiter(settings),
+        waiter=waiter or _waiter(settings, key_cache),
         celery=celery,
         consumers=consumers,
+        key_cache=key_cache,
     )
 
 
-def _waiter(settings: Settings) -> JobWaiter:
+def _waiter(settings: Settings, keys: KeyCache) -> JobWaiter:
     capacity = max(1, settings.web_threads // 2)
     if settings.is_postgres:
-        return PostgresListener(settings.database_url, capacity)
+        url = settings.listen_database_url or settings.database_url
+        return PostgresListener(url, capacity, keys=keys)
     return PollingWaiter(capacity)
 
 

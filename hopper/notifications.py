@@ -1,15 +1,22 @@
-"""Waking long-polls when a job finishes.
+"""What each web process hears from PostgreSQL: jobs that finished, and API keys that changed.
 
 On PostgreSQL, the transaction that finishes a job also sends ``NOTIFY hopper_job_finished``
 (see ``domain.unit_of_work``), delivered on commit. Each web process keeps one listening
 connection and wakes the requests that wait on that job: a waiting request holds no database
 connection and nothing polls in a tight loop. SQLite (the embedded default) has no notifications,
 so there a waiter looks again every half second.
+
+The same connection hears of changed API keys (``domain.key_cache``) and empties the process's
+key cache. Four times a second it asks the database a trivial question: once the answer is
+back, every change committed before the question was asked has been heard, and the key cache is
+told so. A connection that is cut, even silently, stops telling it, and the cache stops trusting
+what it holds within a second.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +25,22 @@ import psycopg
 import structlog
 from sqlalchemy.engine import make_url
 
+from domain.key_cache import KEYS_CHANNEL, KeyCache
 from domain.unit_of_work import FINISHED_CHANNEL
 
 log = structlog.get_logger(__name__)
 
 RECHECK_WHEN_DEAF = 1.0
 POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 0.25
+# A partition that swallows packets ends the connection after about ten seconds, not hours.
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 class Watch:
@@ -74,12 +91,17 @@ class PostgresListener:
     """
 
     def __init__(
-        self, database_url: str, capacity: int, recheck_when_deaf: float = RECHECK_WHEN_DEAF
+        self,
+        database_url: str,
+        capacity: int,
+        recheck_when_deaf: float = RECHECK_WHEN_DEAF,
+        keys: KeyCache | None = None,
     ) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._capacity = _Capacity(capacity)
         self._recheck_when_deaf = recheck_when_deaf
+        self._keys = keys or KeyCache()
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
         self._thread: threading.Thread | None = None
@@ -115,6 +137,10 @@ class PostgresListener:
     def stop(self) -> None:
         self._stopped.set()
 
+    def start(self) -> None:
+        """Listen from now on (a web process does, for its key cache)."""
+        self._ensure_started()
+
     def _ensure_started(self) -> None:
         with self._lock:
             if self._thread is None:
@@ -135,13 +161,27 @@ class PostgresListener:
                 pause = min(pause * 2, 10.0)
 
     def _listen(self) -> None:
-        with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as connection:
+        with psycopg.connect(
+            self._conninfo, autocommit=True, connect_timeout=5, **_KEEPALIVE
+        ) as connection:
             connection.execute(f"LISTEN {FINISHED_CHANNEL}")
+            connection.execute(f"LISTEN {KEYS_CHANNEL}")
+            self._keys.clear()  # keys that changed while we were away went unheard
             self._listening.set()
             self._wake_everyone()  # anything that finished while we were away
             while not self._stopped.is_set():
-                for notice in connection.notifies(timeout=1.0):
-                    self._wake(notice.payload)
+                asked = time.monotonic()
+                connection.execute("SELECT 1")  # what committed before `asked` has now arrived
+                for notice in connection.notifies(timeout=HEARTBEAT_SECONDS):
+                    self._heard(notice)
+                self._keys.heard_through(asked)
+
+    def _heard(self, notice: psycopg.Notify) -> None:
+        if notice.channel == KEYS_CHANNEL:
+            log.info("api_key_changed", key_id=notice.payload)
+            self._keys.clear()
+        else:
+            self._wake(notice.payload)
 
     def _wake(self, job_id: str) -> None:
         with self._lock:

@@ -61,7 +61,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from hopper.logging import configure_logging
 
         configure_logging(self.settings, "web")
-        return create_app(bootstrap(self.settings, pool_size=self.settings.web_threads))
+        container = bootstrap(self.settings, pool_size=self.settings.web_threads)
+        container.listen()
+        return create_app(container)
 
 
 def serve(settings: Settings) -> None:

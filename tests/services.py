@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psycopg
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = os.environ.get("HOPPER_TEST_DATABASE", "hopper_test")
 VHOST = os.environ.get("HOPPER_TEST_VHOST", "hopper_test")
@@ -42,3 +45,13 @@ def real_env(**extra: str) -> dict[str, str]:
         "HOPPER_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         **extra,
     }
+
+
+def listening(channel: str) -> psycopg.Connection:
+    """A connection of the test's own that LISTENs on ``channel`` (close it after)."""
+    url = make_url(DATABASE_URL)
+    connection = psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+    )
+    connection.execute(f"LISTEN {channel}")
+    return connection

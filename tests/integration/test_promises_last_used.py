@@ -62,7 +62,9 @@ def last_used(container: Container, key_id: str) -> datetime | None:
 
 
 def age(container: Container, key_id: str, seconds: int) -> datetime:
-    """Set the key's last use ``seconds`` before the database's now; returns the new value."""
+    """Set the key's last use ``seconds`` before the database's now; returns the new value.
+    The process's cached entry comes up for refresh too (as it does every 30 s), so that the
+    next request reads the row."""
     with container.engine.begin() as connection:
         value: datetime = connection.execute(
             text(
@@ -71,7 +73,8 @@ def age(container: Container, key_id: str, seconds: int) -> datetime:
             ),
             {"s": seconds, "id": key_id},
         ).scalar_one()
-        return value
+    container.key_cache.clear()
+    return value
 
 
 def use(client: FlaskClient, secret: str, times: int) -> None:

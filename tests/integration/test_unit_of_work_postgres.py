@@ -10,7 +10,6 @@ from datetime import UTC, timedelta
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from domain.commands import SubmitJob
 from domain.unit_of_work import FINISHED_CHANNEL
@@ -21,11 +20,7 @@ from tests.factories import TenantKeys
 
 @pytest.fixture
 def listener(migrated_database: str) -> Iterator[psycopg.Connection]:
-    url = make_url(services.DATABASE_URL)
-    connection = psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
-    )
-    connection.execute(f"LISTEN {FINISHED_CHANNEL}")
+    connection = services.listening(FINISHED_CHANNEL)
     yield connection
     connection.close()
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.job_types import Registry, build_registry
+from domain.key_cache import KeyCache
 from domain.model import ApiKey, Attempt, AuditEvent, Job, Tenant
 from domain.ports import Command, PublishFailed, RunJob
 from domain.repositories import JobFilter
@@ -489,7 +490,8 @@ class FakeWiring:
         self.jobs = JobService(self.uow, self.registry, self.waiter, margin)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
         self.scheduling = SchedulerService(self.uow, hard_limit_margin_seconds=margin)
-        self.access = AccessService(self.uow)
+        self.key_cache = KeyCache()
+        self.access = AccessService(self.uow, self.key_cache, clock=lambda: self.store.now)
 
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.store, self.publisher)

@@ -126,3 +126,28 @@ def test_keys_of_two_tenants_act_for_their_own_tenant(wiring: FakeWiring) -> Non
     g = wiring.access.create_key(globex.id, "k", Role.ADMIN)
     assert wiring.access.authenticate(a.secret).tenant_id == acme.id
     assert wiring.access.authenticate(g.secret).tenant_id == globex.id
+
+
+def test_a_key_is_authenticated_from_the_cache_until_a_change_is_heard(
+    wiring: FakeWiring,
+) -> None:
+    tenant = wiring.access.create_tenant("acme")
+    new = wiring.access.create_key(tenant.id, "k", Role.READER)
+    assert wiring.access.authenticate(new.secret).role is Role.READER
+    # Revoked behind the service's back: the row is not read again while the entry is fresh.
+    wiring.store.keys[new.record.id].revoked_at = wiring.store.now
+    assert wiring.access.authenticate(new.secret).role is Role.READER
+    wiring.key_cache.clear()  # what hearing of the change does
+    with pytest.raises(AuthenticationFailed):
+        wiring.access.authenticate(new.secret)
+
+
+def test_a_key_revoked_through_this_process_is_refused_here_at_once(wiring: FakeWiring) -> None:
+    tenant = wiring.access.create_tenant("acme")
+    admin = wiring.access.create_key(tenant.id, "admin", Role.ADMIN)
+    doomed = wiring.access.create_key(tenant.id, "doomed", Role.READER)
+    acting = wiring.access.authenticate(admin.secret)
+    assert wiring.access.authenticate(doomed.secret).role is Role.READER
+    wiring.access.revoke_key(acting, doomed.record.id)
+    with pytest.raises(AuthenticationFailed):
+        wiring.access.authenticate(doomed.secret)
