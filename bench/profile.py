@@ -3,6 +3,7 @@ hot path, and the busiest functions are printed (inclusive share of the samples)
 folded stacks kept for a flame graph.
 
     .venv/bin/python -m bench.profile submit     # the web processes under POST /v1/jobs
+    .venv/bin/python -m bench.profile batch      # ... under POST /v1/jobs/batch
     .venv/bin/python -m bench.profile get        # ... under GET /v1/jobs/{id}
     .venv/bin/python -m bench.profile drain      # the job pool's processes draining echo jobs
 
@@ -31,7 +32,7 @@ from tests.stack import Process, Stack, wait_until
 OUT = Path("var/profiles")
 
 
-def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+def record(pid: int, seconds: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [
@@ -49,6 +50,7 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
             "--output",
             str(out),
             "--nonblocking",
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -70,31 +72,47 @@ def busiest(folded: Path, top: int = 30) -> list[tuple[float, str]]:
     return [(100 * n / total, frame) for frame, n in inclusive.most_common(top)] if total else []
 
 
-def profile_web(stack: Stack, web: Process, key: str, what: str, seconds: int, out: Path) -> None:
-    url, body = f"{stack.base_url}/v1/jobs", json.dumps(scenarios.ECHO)
+def profile_web(
+    stack: Stack, web: Process, key: str, what: str, seconds: int, out: Path, gil: bool
+) -> None:
+    url, body, connections = f"{stack.base_url}/v1/jobs", json.dumps(scenarios.ECHO), 32
     if what == "get":
         job = stack.request("POST", "/v1/jobs", key, json=scenarios.ECHO).json()["id"]
         url, body = f"{stack.base_url}/v1/jobs/{job}", None
-    spy = record(web.pid, seconds, out)
-    method, every = ("POST", 2) if body else ("GET", 0)  # the bench's mix of submissions
-    run_wrk(url, method=method, body=body, key=key, idempotent_every=every, seconds=seconds + 2)
+    if what == "batch":
+        url, connections = f"{stack.base_url}/v1/jobs/batch", 4
+        body = json.dumps({"jobs": [scenarios.ECHO] * scenarios.BATCH_SIZE})
+    spy = record(web.pid, seconds, out, gil)
+    method, every = ("POST", 2) if what == "submit" else ("POST" if body else "GET", 0)
+    run_wrk(
+        url,
+        method=method,
+        body=body,
+        key=key,
+        idempotent_every=every,
+        connections=connections,
+        seconds=seconds + 2,
+    )
     spy.wait()
 
 
-def profile_drain(stack: Stack, key: str, seconds: int, out: Path) -> None:
+def profile_drain(stack: Stack, key: str, seconds: int, out: Path, gil: bool) -> None:
     for _ in range(20):
         body = {"jobs": [scenarios.ECHO] * scenarios.BATCH_SIZE}
         assert stack.request("POST", "/v1/jobs/batch", key, json=body).ok
     wait_until(lambda: scenarios.queue_depth(queues.DEFAULT) >= 10_000, 120, "jobs queued")
     worker = stack.worker(queues.DEFAULT, concurrency=2)
     threading.Event().wait(3)  # the pool is up
-    record(worker.pid, seconds, out).wait()
+    record(worker.pid, seconds, out, gil).wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["submit", "get", "drain"])
+    parser.add_argument("what", choices=["submit", "batch", "get", "drain"])
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples that hold the GIL: CPU spent in Python"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what was started
     OUT.mkdir(parents=True, exist_ok=True)
@@ -108,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             key = stack.new_tenant()["submitter"]
             purge(queues.DEFAULT)
             if args.what == "drain":
-                profile_drain(stack, key, args.seconds, out)
+                profile_drain(stack, key, args.seconds, out, args.gil)
             else:
-                profile_web(stack, web, key, args.what, args.seconds, out)
+                profile_web(stack, web, key, args.what, args.seconds, out, args.gil)
         finally:
             stack.stop()
             db.dispose()
