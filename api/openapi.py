@@ -52,7 +52,8 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "enum": ["true"]},
     },
 }
-# Flask-Limiter sets them, Retry-After included, on every answer it has counted.
+# The rate limiter sets the X-RateLimit-* headers on every answer it has counted (Retry-After only
+# on a 429; elsewhere it is the poll hint of an unfinished job).
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",

@@ -1,32 +1,73 @@
-"""Rate limits (Flask-Limiter): per API key across all routes, a stricter bucket shared by the
-creating routes, and per client address for failed authentications. Redis stores the counters
-(moving window); with no Redis, or while it is down, they are kept in process (fail open, and a
-log line says so)."""
+"""Rate limits: per API key across all routes, a stricter bucket shared by the creating routes,
+and per client address for failed authentications. One call to Redis a request checks and
+counts all of a request's limits (``api.rate_counter``: a sliding-window counter). With no Redis,
+or while it is down, they are counted in process instead (fail open, and a log line says so)."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 import structlog
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import ApplicationLimit, HeaderNames, Limiter
-from limits import parse_many
 
 from api.problems import problem
+from api.rate_counter import Limit, MemoryCounter, RedisCounter, Verdict
 
 log = structlog.get_logger(__name__)
 
 EXTENSION = "hopper_limiter"
 # Short timeouts: a Redis that hangs must not hold requests (the limiter then fails open).
 _REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
-_LIMITER_RETRY_AFTER = "X-Hopper-Limiter-Retry-After"  # never sent: see below
 CREATING_ENDPOINTS = frozenset(
     {"jobs.JobCollection", "jobs.JobBatch", "webhooks.Endpoints", "keys.Keys"}
 )
+_WARN_EVERY_SECONDS = 10.0
 
 
-def _settings() -> Any:
-    return current_app.extensions["hopper"].settings
+@dataclass
+class Limiter:
+    every_route: list[Limit]
+    creating: list[Limit]
+    auth_failures: list[Limit]
+    redis: RedisCounter | None
+    memory: MemoryCounter = field(default_factory=MemoryCounter)
+    _warned_at: float = -_WARN_EVERY_SECONDS
+
+    def check(self, checks: list[tuple[str, Limit]]) -> Verdict:
+        if self.redis is not None:
+            try:
+                return self.redis.check(checks)
+            except redis.RedisError as exc:  # the store is away: count here, and say so
+                self._warn(exc)
+        return self.memory.check(checks)
+
+    def _warn(self, exc: Exception) -> None:
+        if time.monotonic() - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = time.monotonic()
+            log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+
+
+def init(app: Flask, redis_url: str | None) -> Limiter:
+    settings = app.extensions["hopper"].settings
+    store = RedisCounter(redis.Redis.from_url(redis_url, **_REDIS_OPTIONS)) if redis_url else None
+    limiter = Limiter(
+        Limit.parse(settings.rate_limit_default),
+        Limit.parse(settings.rate_limit_create),
+        Limit.parse(settings.rate_limit_auth_failures),
+        store,
+    )
+    app.extensions[EXTENSION] = limiter
+    app.before_request(check)
+    app.after_request(_headers)
+    return limiter
+
+
+def _limiter() -> Limiter:
+    found: Limiter = current_app.extensions[EXTENSION]
+    return found
 
 
 def bucket() -> str:
@@ -35,46 +76,39 @@ def bucket() -> str:
     return f"key:{principal.key_id}" if principal is not None else f"ip:{request.remote_addr}"
 
 
-def _not_creating() -> bool:
-    return request.method != "POST" or request.endpoint not in CREATING_ENDPOINTS
+def check() -> Any:
+    """before_request, after authentication. Health checks, metrics and docs are for operators
+    and load balancers: not limited."""
+    if not request.path.startswith("/v1/"):
+        return None
+    limiter, name = _limiter(), bucket()
+    checks = [(f"{name}:all", limit) for limit in limiter.every_route]
+    if request.method == "POST" and request.endpoint in CREATING_ENDPOINTS:
+        checks += [(f"{name}:create", limit) for limit in limiter.creating]
+    verdict = limiter.check(checks)
+    g.rate_verdict = verdict
+    return None if verdict.allowed else _refused(verdict, "Too many requests; try later.")
 
 
-def init(app: Flask, redis_url: str | None) -> Limiter:
-    app.config.update(
-        RATELIMIT_STORAGE_URI=redis_url or "memory://",
-        RATELIMIT_STORAGE_OPTIONS=_REDIS_OPTIONS if redis_url else {},
-    )
-    limiter = Limiter(
-        key_func=bucket,
-        header_name_mapping={HeaderNames.RETRY_AFTER: _LIMITER_RETRY_AFTER},
-        application_limits=[
-            ApplicationLimit(limit_provider=lambda: _settings().rate_limit_default, scope="all"),
-            ApplicationLimit(
-                limit_provider=lambda: _settings().rate_limit_create,
-                scope="create",
-                exempt_when=_not_creating,
-            ),
-        ],
-        headers_enabled=True,
-        strategy="moving-window",
-        swallow_errors=True,
-        in_memory_fallback_enabled=True,
-    )
-    # Health checks, metrics and docs are for operators and load balancers: not limited.
-    limiter.request_filter(lambda: not request.path.startswith("/v1/"))
-    app.after_request(_retry_after_only_when_limited)  # runs after the limiter's own hook
-    limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
-    return limiter
-
-
-def _retry_after_only_when_limited(response: Response) -> Response:
-    """Flask-Limiter writes a Retry-After on every answer, over the view's own (a job read's
-    poll hint); ours says "try again" only on a 429."""
-    value = response.headers.pop(_LIMITER_RETRY_AFTER, None)
-    if response.status_code == 429 and value is not None:
-        response.headers["Retry-After"] = value
+def _headers(response: Response) -> Response:
+    verdict: Verdict | None = g.pop("rate_verdict", None)
+    if verdict is not None:
+        response.headers.update(_described(verdict))
     return response
+
+
+def _described(verdict: Verdict) -> dict[str, str]:
+    count = verdict.tightest()
+    return {
+        "X-RateLimit-Limit": str(count.limit.amount),
+        "X-RateLimit-Remaining": str(count.remaining),
+        "X-RateLimit-Reset": str(count.reset_at),
+    }
+
+
+def _refused(verdict: Verdict, detail: str) -> Response:
+    count = verdict.tightest()
+    return problem(429, detail, headers={"Retry-After": str(count.retry_after())})
 
 
 def failed_authentication(reason: str) -> Any:
@@ -82,17 +116,10 @@ def failed_authentication(reason: str) -> Any:
     attacker controls). Returns a 429 answer once the address is over its limit."""
     address = request.remote_addr or "unknown"
     log.warning("authentication_failed", ip=address, reason=reason, path=request.path)
-    items = parse_many(_settings().rate_limit_auth_failures)
-    try:
-        store = current_app.extensions[EXTENSION].limiter
-        over = [item for item in items if not store.hit(item, "auth-failures", address)]
-    except Exception as exc:  # the limit store is away: serve, and say so
-        log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+    limiter = _limiter()
+    verdict = limiter.check([(f"ip:{address}:auth-failures", lim) for lim in limiter.auth_failures])
+    if verdict.allowed:
         return None
-    if not over:
-        return None
-    headers = {"Retry-After": str(over[0].get_expiry()), "X-RateLimit-Limit": str(over[0].amount)}
-    headers |= {"X-RateLimit-Remaining": "0"}
-    return problem(
-        429, "Too many failed authentications from this address; try later.", headers=headers
-    )
+    answer = _refused(verdict, "Too many failed authentications from this address; try later.")
+    answer.headers.update(_described(verdict))
+    return answer

@@ -316,9 +316,9 @@ def test_rate_limits_fail_open_when_redis_is_down(
     assert int(refused.headers["Retry-After"]) > 0
     lines = [json.loads(line) for line in process_log.getvalue().splitlines()]
     assert {
-        "logger": "flask-limiter",
+        "logger": "api.rate_limits",
         "level": "warning",
-        "event": "Rate limit storage unreachable - falling back to in-memory storage",
+        "event": "rate_limit_store_unavailable",
     } in [{k: line.get(k) for k in ("logger", "level", "event")} for line in lines]
 
 
