@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, FieldError, ValidationFailed
 from domain.model import IdempotencyRecord
+from domain.repositories import database_now
 from domain.secrets import SecretBox
 from domain.unit_of_work import UnitOfWork
 
@@ -70,20 +70,24 @@ class IdempotencyService:
         """Claim the key, or return the stored answer to replay. Raises Conflict (in flight) or
         ValidationFailed (same key, another body)."""
         with self._uow() as uow:
+            if uow.records.claim_idempotency(**_new_record(claim, body_hash)):
+                uow.commit()
+                return None
             now = uow.now()
             found = uow.session.get(IdempotencyRecord, (claim.tenant_id, claim.route, claim.key))
             if found is not None and now - found.created_at > self._keep:
                 uow.session.delete(found)  # expired, though not purged yet: the key is free
                 uow.session.flush()
-                found = None
-            if found is not None:
-                return self._existing(uow, found, claim, body_hash, now)
-            uow.add(_new_record(claim, body_hash, now))
-            try:
+                uow.add(
+                    IdempotencyRecord(
+                        **_new_record(claim, body_hash), created_at=now, updated_at=now
+                    )
+                )
                 uow.commit()
-            except IntegrityError:
-                raise Conflict("a request with this Idempotency-Key is in flight") from None
-            return None
+                return None
+            if found is None:  # it was freed between the two statements: as if in flight
+                raise Conflict("a request with this Idempotency-Key is in flight")
+            return self._existing(uow, found, claim, body_hash, now)
 
     def finish(self, claim: Claim, status: int, body: str, headers: dict[str, str]) -> None:
         """Store a 2xx answer for replay; after any other answer, free the key again (unless
@@ -99,12 +103,15 @@ class IdempotencyService:
                         response_status=status,
                         response_body=self._box.seal(body),
                         response_headers=headers,
-                        updated_at=uow.now(),
+                        updated_at=database_now(uow.session),
                     )
+                    .execution_options(synchronize_session=False)
                 )
             else:
                 uow.session.execute(
-                    delete(IdempotencyRecord).where(*where, IdempotencyRecord.state == "in_flight")
+                    delete(IdempotencyRecord)
+                    .where(*where, IdempotencyRecord.state == "in_flight")
+                    .execution_options(synchronize_session=False)
                 )
             uow.commit()
 
@@ -146,14 +153,14 @@ class IdempotencyService:
 class BindClaim:
     """The unit of work's commit hook: binds the request's claim to the change it commits."""
 
-    def before_commit(self, session: Session, now: datetime) -> None:
+    def before_commit(self, session: Session, now: Callable[[], datetime]) -> None:
         bind(session, now)
 
     def after_commit(self) -> None:
         current_claim.set(None)  # bound to this change; later commits are not
 
 
-def bind(session: Session, now: datetime) -> None:
+def bind(session: Session, now: Callable[[], datetime]) -> None:
     """Inside the transaction of the request's change: the claim becomes ``committed``."""
     claim = current_claim.get()
     if claim is None:
@@ -161,7 +168,8 @@ def bind(session: Session, now: datetime) -> None:
     done = session.execute(
         update(IdempotencyRecord)
         .where(*_where(claim), IdempotencyRecord.state == "in_flight")
-        .values(state="committed", updated_at=now)
+        .values(state="committed", updated_at=database_now(session))
+        .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("the Idempotency-Key was taken over by another request")
@@ -175,14 +183,12 @@ def _where(claim: Claim) -> tuple[Any, ...]:
     )
 
 
-def _new_record(claim: Claim, body_hash: str, now: datetime) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        tenant_id=claim.tenant_id,
-        route=claim.route,
-        key=claim.key,
-        request_hash=body_hash,
-        api_key_id=claim.api_key_id,
-        state="in_flight",
-        created_at=now,
-        updated_at=now,
-    )
+def _new_record(claim: Claim, body_hash: str) -> dict[str, Any]:
+    return {
+        "tenant_id": claim.tenant_id,
+        "route": claim.route,
+        "key": claim.key,
+        "request_hash": body_hash,
+        "api_key_id": claim.api_key_id,
+        "state": "in_flight",
+    }

@@ -5,12 +5,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
+from domain.model.base import UTCDateTime
+
+# What a new job's row is given as values; its times come from the database's clock.
+_NEW_JOB_FIELDS = (
+    "id",
+    "tenant_id",
+    "type",
+    "queue",
+    "status",
+    "priority",
+    "payload",
+    "attempts",
+    "attempts_total",
+    "max_attempts",
+    "timeout_seconds",
+    "meta",
+    "cancel_requested",
+    "request_id",
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +58,27 @@ class JobFilter:
 class JobRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def insert(self, jobs: Sequence[Job], wanted_run_at: Sequence[datetime | None]) -> list[Job]:
+        """Insert new jobs in one statement, their times by the database's clock: created now,
+        due at the later of the run_at asked for and now, published now if due (so the commit
+        hands them to the broker). Returns them as stored, in order."""
+        now = database_now(self.session)
+        wanted = func.coalesce(bindparam("wanted_run_at", type_=UTCDateTime()), now)
+        statement = (
+            insert(Job)
+            .values(
+                created_at=now,
+                run_at=_later(self.session)(wanted, now),
+                published_at=case((wanted <= now, now), else_=None),
+            )
+            .returning(Job, sort_by_parameter_order=True)
+        )
+        rows = [
+            {**{name: getattr(job, name) for name in _NEW_JOB_FIELDS}, "wanted_run_at": run_at}
+            for job, run_at in zip(jobs, wanted_run_at, strict=True)
+        ]
+        return list(self.session.scalars(statement, rows))
 
     def get(self, tenant_id: str, job_id: str) -> Job | None:
         return self.session.scalars(
@@ -186,6 +241,19 @@ class RecordRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def claim_idempotency(self, **values: Any) -> bool:
+        """Insert an idempotency record unless one has its key (one statement, the database's
+        clock): whether this one did. A concurrent claim waits for the other to commit or not."""
+        upsert = pg_insert if _is_postgres(self.session) else sqlite_insert
+        now = database_now(self.session)
+        inserted = self.session.execute(
+            upsert(IdempotencyRecord)
+            .values(**values, created_at=now, updated_at=now)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.key)
+        )
+        return inserted.first() is not None
+
     def purge_idempotency(self, before: datetime, limit: int) -> int:
         columns = (IdempotencyRecord.tenant_id, IdempotencyRecord.route, IdempotencyRecord.key)
         old = self.session.execute(
@@ -209,3 +277,21 @@ class RecordRepository:
         if ids:
             self.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         return len(ids)
+
+
+def database_now(session: Session) -> ColumnElement[Any]:
+    """The transaction's clock as SQL, so that a statement need not ask for it first. SQLite's
+    CURRENT_TIMESTAMP has no fraction of a second: there this process's clock is bound instead,
+    as ``UnitOfWork.now()`` does."""
+    if _is_postgres(session):
+        return func.now()
+    return literal(datetime.now(UTC), UTCDateTime())
+
+
+def _later(session: Session) -> Any:
+    """The SQL function that picks the later of two times."""
+    return func.greatest if _is_postgres(session) else func.max
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

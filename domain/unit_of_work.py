@@ -4,7 +4,7 @@ it has committed (never before: a worker must find the row it is told about)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -29,8 +29,10 @@ FINISHED_CHANNEL = "hopper_job_finished"
 
 
 class CommitHook(Protocol):
-    def before_commit(self, session: Session, now: datetime) -> None:
-        """Inside the transaction, just before it commits (may still refuse it by raising)."""
+    def before_commit(self, session: Session, now: Callable[[], datetime]) -> None:
+        """Inside the transaction, just before it commits (may still refuse it by raising).
+        ``now()`` reads the transaction's clock, a round trip the first time: call it only if
+        the hook has something to write."""
         ...
 
     def after_commit(self) -> None:
@@ -99,7 +101,7 @@ class UnitOfWork:
         self._write_outbox()
         self._announce_finished()
         for hook in self._hooks:
-            hook.before_commit(self.session, self.now())
+            hook.before_commit(self.session, self.now)
         self.session.commit()
         for hook in self._hooks:
             hook.after_commit()

@@ -51,10 +51,9 @@ class JobService:
             errors.extend(job_errors(self._registry, command, f"jobs.{index}." if batch else ""))
         if errors:
             raise ValidationFailed(errors)
+        new = [self._new_job(principal, command, request_id) for command in commands]
         with self._uow() as uow:
-            now = uow.now()
-            jobs = [self._new_job(principal, command, now, request_id) for command in commands]
-            uow.add(*jobs)
+            jobs = uow.jobs.insert(new, [command.run_at for command in commands])
             for job in jobs:
                 if job.published_at is not None:
                     uow.publish_after_commit(run_command(job, self._hard_limit_margin))
@@ -126,12 +125,9 @@ class JobService:
             raise NotFound(f"no job {job_id}")
         return job
 
-    def _new_job(
-        self, principal: Principal, command: SubmitJob, now: datetime, request_id: str | None
-    ) -> Job:
+    def _new_job(self, principal: Principal, command: SubmitJob, request_id: str | None) -> Job:
+        """The job as submitted; its times are the database's (``JobRepository.insert``)."""
         job_type = self._registry.get(command.type)
-        run_at = command.run_at if command.run_at and command.run_at > now else now
-        due = run_at <= now
         return Job(
             id=new_id("job"),
             tenant_id=principal.tenant_id,
@@ -145,9 +141,6 @@ class JobService:
             max_attempts=command.max_attempts or job_type.default_max_attempts,
             timeout_seconds=command.timeout_seconds or job_type.default_timeout_seconds,
             meta=dict(command.metadata),
-            run_at=run_at,
-            created_at=now,
             cancel_requested=False,
-            published_at=now if due else None,
             request_id=request_id,
         )

@@ -312,6 +312,16 @@ class FakeJobRepository:
     def get_unscoped(self, job_id: str) -> Job | None:
         return self._uow.load(Job, job_id)
 
+    def insert(self, jobs: Sequence[Job], wanted_run_at: Sequence[datetime | None]) -> list[Job]:
+        now = self._uow.now()
+        for job, wanted in zip(jobs, wanted_run_at, strict=True):
+            job.created_at = now
+            job.run_at = max(wanted or now, now)
+            job.published_at = now if job.run_at <= now else None
+            job.version = 1
+        self._uow.add(*jobs)
+        return list(jobs)
+
     def page(
         self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
     ) -> Sequence[Job]:

@@ -334,7 +334,7 @@ def test_bind_touches_only_the_claims_row(stack: MemoryStack) -> None:
     service.begin(other, "h")
     current_claim.set(mine)
     with stack.uow() as uow:
-        BindClaim().before_commit(uow.session, uow.now())
+        BindClaim().before_commit(uow.session, uow.now)
         uow.session.commit()
     assert record(stack, mine).state == "committed"  # type: ignore[union-attr]
     assert record(stack, other).state == "in_flight"  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ database clock and NOTIFY, are in tests/integration/test_unit_of_work_postgres.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -146,8 +147,8 @@ def test_commit_hooks_run_around_the_commit_in_order(stack: MemoryStack) -> None
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def before_commit(self, session: object, now: datetime) -> None:
-            assert isinstance(now, datetime)
+        def before_commit(self, session: object, now: Callable[[], datetime]) -> None:
+            assert isinstance(now(), datetime)
             calls.append(f"before {self.name}")
 
         def after_commit(self) -> None:
@@ -166,7 +167,7 @@ def test_commit_hooks_run_around_the_commit_in_order(stack: MemoryStack) -> None
 
 def test_a_refusing_hook_stops_the_commit(stack: MemoryStack, admin: Principal) -> None:
     class Refuse:
-        def before_commit(self, session: object, now: datetime) -> None:
+        def before_commit(self, session: object, now: Callable[[], datetime]) -> None:
             raise RuntimeError("no")
 
         def after_commit(self) -> None:

@@ -1,0 +1,75 @@
+"""What a submission asks of PostgreSQL, counted at the engine: one statement for the job (its
+times from the database's clock), and one for the batch however many jobs it holds. The key is
+read once, then served from the process's cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from hopper.bootstrap import Container
+from tests.factories import TenantKeys
+
+ECHO = {"type": "echo", "payload": {"message": "x"}}
+
+
+@contextmanager
+def statements(container: Container) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    event.listen(container.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(container.engine, "before_cursor_execute", note)
+
+
+def test_a_submission_is_one_insert(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    assert client.get("/v1/jobs?limit=1", headers=tenant.headers()).status_code == 200
+    with statements(container) as sent:
+        answer = client.post("/v1/jobs", json=ECHO, headers=tenant.headers())
+    assert answer.status_code == 202
+    assert answer.get_json()["created_at"] is not None
+    assert sent == ["INSERT"]
+
+
+def test_a_batch_is_one_insert_whatever_its_size(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    assert client.get("/v1/jobs?limit=1", headers=tenant.headers()).status_code == 200
+    later = {**ECHO, "run_at": "2099-01-01T00:00:00Z"}
+    with statements(container) as sent:
+        answer = client.post(
+            "/v1/jobs/batch", json={"jobs": [ECHO] * 99 + [later]}, headers=tenant.headers()
+        )
+    assert answer.status_code == 202, answer.get_json()
+    jobs = answer.get_json()["data"]
+    assert len(jobs) == 100 and sent == ["INSERT"]
+    assert jobs[-1]["run_at"] == "2099-01-01T00:00:00.000Z"
+    assert jobs[0]["run_at"] == jobs[0]["created_at"]
+
+
+def test_an_idempotent_submission_adds_its_claim_its_binding_and_its_answer(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    assert client.get("/v1/jobs?limit=1", headers=tenant.headers()).status_code == 200
+    once = {**tenant.headers(), "Idempotency-Key": f"k-{tenant.tenant_id}"}
+    with statements(container) as sent:
+        answer = client.post("/v1/jobs", json=ECHO, headers=once)
+    assert answer.status_code == 202
+    # The claim; the job and the claim bound to it, in one transaction; the stored answer.
+    assert sent == ["INSERT", "INSERT", "UPDATE", "UPDATE"]
+    with statements(container) as replayed:
+        again = client.post("/v1/jobs", json=ECHO, headers=once)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == answer.get_json()["id"]
+    assert replayed[0] == "INSERT" and "SELECT" in replayed  # refused claim, then the answer
