@@ -8,8 +8,6 @@ and the result must match the mapped model, as ``alembic revision --autogenerate
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,13 +16,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, UniqueConstraint, create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 import domain.webhooks.model  # noqa: F401  (maps the webhook tables onto Base.metadata)
 from domain.model import Base
 from domain.settings import Settings
 from hopper.migrate import alembic_config, downgrade, migrate
 from tests import services
+from tests.scale import own_database
 
 # What each revision adds: tables, and (table, index) / (table, column) that must appear with it.
 ADDS: dict[str, dict[str, set[Any]]] = {
@@ -84,18 +82,8 @@ def revisions() -> list[str]:
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """A database created for this test alone, dropped after it (even if the test fails)."""
-    name = f"hopper_migrations_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(services.DATABASE_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(services.DATABASE_URL).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database("hopper_migrations") as url:
+        yield url
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
