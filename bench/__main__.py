@@ -20,13 +20,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from bench import dbcost, flows, report, scenarios
+from bench import dbcost, flows, report, scale, scenarios
 from bench.figures import Figure
 from bench.stacks import Peers, fresh_database, hopper, purge
 from domain import queues
 
 # Scenarios run in groups, so that one hot path can be measured alone while it is reworked.
-GROUPS = ("submit", "batch", "reads", "drain", "e2e", "webhooks", "cost")
+GROUPS = ("submit", "batch", "reads", "drain", "e2e", "webhooks", "scale", "cost")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,10 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stack.stop()
             peers.stop()
+        if "scale" in args.only:
+            measure_scale(args, logs / "scale", runs)
         cost = measure_cost(db, logs) if "cost" in args.only else None
     db.dispose()
     print(report.render(args, runs, extra, cost))
     return 0
+
+
+def measure_scale(args: argparse.Namespace, logs: Path, runs: dict[str, list[Figure]]) -> None:
+    """The list page and /metrics, paced, on a database of 1,000,000 jobs (built once)."""
+    logs.mkdir()
+    with scale.scaled(logs) as (stack, reader):
+        for _ in range(args.repeat):
+            runs["list at scale"].append(scale.list_page(stack, reader, args.seconds))
+            runs["metrics at scale"].append(scale.metrics(stack, args.seconds))
 
 
 def measure_cost(db: Engine, logs: Path) -> dbcost.Cost:

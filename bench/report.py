@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bench.dbcost import Cost
 from bench.figures import Figure
+from bench.scale import LIST_PER_SECOND, METRICS_PER_SECOND
 from bench.scenarios import BATCH_SIZE
 
 Row = tuple[str, str, Sequence[Figure], str, Sequence[Figure]]
@@ -102,6 +103,20 @@ def render(
         ),
         ("end to end at 100 jobs/s (created → finished)", "", runs["e2e"], "", []),
         ("webhook: job end → delivery received (10 jobs/s)", "", runs["webhook latency"], "", []),
+        (
+            f"`GET /v1/jobs?limit=20` on 1,000,000 jobs, {LIST_PER_SECOND} a second",
+            "",
+            runs["list at scale"],
+            "",
+            [],
+        ),
+        (
+            f"`GET /metrics` on 1,000,000 jobs, {METRICS_PER_SECOND} a second",
+            "",
+            runs["metrics at scale"],
+            "",
+            [],
+        ),
     ]
     heading = (
         f"Hopper beside its bare peers: medians of {args.repeat} interleaved runs, "
