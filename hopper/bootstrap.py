@@ -49,10 +49,20 @@ class Container:
 
     def __post_init__(self) -> None:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads that change nothing run outside a transaction on PostgreSQL: no BEGIN and no
+        # ROLLBACK around their one statement (SQLite keeps its own locking).
+        readers = self.engine
+        if self.settings.is_postgres:
+            readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_session_factory = sessionmaker(readers, expire_on_commit=False)
         self.box = SecretBox(_encryption_keys(self.settings))
         self.guard = OutboundGuard(OutboundPolicy.from_settings(self.settings))
         self.jobs = JobService(
-            self.uow, self.registry, self.waiter, self.settings.hard_limit_margin_seconds
+            self.uow,
+            self.registry,
+            self.waiter,
+            self.settings.hard_limit_margin_seconds,
+            reads=self.reads,
         )
         self.access = AccessService(self.uow, self.key_cache)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
@@ -86,6 +96,10 @@ class Container:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher, _COMMIT_HOOKS)
+
+    def reads(self) -> UnitOfWork:
+        """A unit of work for reads alone: one statement, one round trip."""
+        return UnitOfWork(self.read_session_factory, self.publisher)
 
     def known_queues(self) -> list[str]:
         """Every queue a worker may be asked to consume: each job type's, and the deliveries'."""

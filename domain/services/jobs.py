@@ -31,8 +31,10 @@ class JobService:
         registry: Registry,
         waiter: JobWaiter,
         hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
+        reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._uow = uow
+        self._reads = reads or uow  # for reads alone: no transaction around one statement
         self._registry = registry
         self._waiter = waiter
         self._hard_limit_margin = hard_limit_margin_seconds
@@ -75,19 +77,19 @@ class JobService:
                 watch.wait(remaining)
 
     def _read(self, principal: Principal, job_id: str) -> Job:
-        with self._uow() as uow:
+        with self._reads() as uow:
             return self._find(uow, principal, job_id)
 
     def list(
         self, principal: Principal, filters: JobFilter, limit: int, cursor: str | None
     ) -> Page[Job]:
         before = decode_cursor(cursor, "job") if cursor else None
-        with self._uow() as uow:
+        with self._reads() as uow:
             rows = uow.jobs.page(principal.tenant_id, filters, before, limit + 1)
             return paginate(rows, limit)
 
     def attempts(self, principal: Principal, job_id: str) -> Sequence[Attempt]:
-        with self._uow() as uow:
+        with self._reads() as uow:
             self._find(uow, principal, job_id)
             return uow.jobs.attempts(job_id)
 

@@ -1,6 +1,7 @@
-"""What a submission asks of PostgreSQL, counted at the engine: one statement for the job (its
-times from the database's clock), and one for the batch however many jobs it holds. The key is
-read once, then served from the process's cache."""
+"""What a request asks of PostgreSQL, counted at the engine: a submission is one statement for
+the job (its times from the database's clock), a batch one however many jobs it holds, and a
+read one statement outside any transaction (no BEGIN, no ROLLBACK). The key is read once, then
+served from the process's cache."""
 
 from __future__ import annotations
 
@@ -73,3 +74,22 @@ def test_an_idempotent_submission_adds_its_claim_its_binding_and_its_answer(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["id"] == answer.get_json()["id"]
     assert replayed[0] == "INSERT" and "SELECT" in replayed  # refused claim, then the answer
+
+
+def test_a_read_is_one_statement_outside_a_transaction(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    job = client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).get_json()["id"]
+    in_transaction: list[bool] = []
+
+    def note(conn: Any, *_args: Any) -> None:
+        in_transaction.append(not conn.connection.driver_connection.autocommit)
+
+    with statements(container) as sent:
+        event.listen(container.engine, "before_cursor_execute", note)
+        try:
+            assert client.get(f"/v1/jobs/{job}", headers=tenant.headers()).status_code == 200
+            assert client.get("/v1/jobs?limit=5", headers=tenant.headers()).status_code == 200
+        finally:
+            event.remove(container.engine, "before_cursor_execute", note)
+    assert sent == ["SELECT", "SELECT"] and in_transaction == [False, False]
