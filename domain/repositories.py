@@ -89,6 +89,36 @@ class JobRepository:
         """For workers and the scheduler, which act on behalf of every tenant."""
         return self.session.get(Job, job_id, populate_existing=True)
 
+    def with_clock(self, job_id: str) -> tuple[Job | None, datetime]:
+        """The job (any tenant's) and the transaction's clock, in one round trip: a claim
+        needs both."""
+        row = self.session.execute(
+            select(Job, database_now(self.session).label("now"))
+            .where(Job.id == job_id)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None:
+            return None, self._now()
+        return row[0], row[1]
+
+    def attempt_with_clock(
+        self, job_id: str, attempt_id: str
+    ) -> tuple[Job | None, Attempt | None, datetime]:
+        """A job, one of its attempts, and the transaction's clock, in one round trip: a run's
+        end needs all three."""
+        row = self.session.execute(
+            select(Job, Attempt, database_now(self.session).label("now"))
+            .join(Attempt, Attempt.job_id == Job.id)
+            .where(Job.id == job_id, Attempt.id == attempt_id)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None:
+            return None, None, self._now()
+        return row[0], row[1], row[2]
+
+    def _now(self) -> datetime:
+        return self.session.execute(select(database_now(self.session))).scalar_one()
+
     def page(
         self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
     ) -> Sequence[Job]:

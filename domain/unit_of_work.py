@@ -90,6 +90,11 @@ class UnitOfWork:
                 self._now = datetime.now(UTC)
         return self._now
 
+    def fix_clock(self, now: datetime) -> None:
+        """The transaction's clock as a statement already read it (see ``now``)."""
+        if self._now is None:
+            self._now = now.astimezone(UTC)
+
     def add(self, *objects: Any) -> None:
         self.session.add_all(objects)
 

@@ -54,13 +54,13 @@ class ExecutionService:
     def claim(self, job_id: str, worker: str) -> Claim | None:
         """Start the job's next attempt, or None if it is not ours to run now."""
         with self._uow() as uow:
-            job = uow.jobs.get_unscoped(job_id)
+            job, now = uow.jobs.with_clock(job_id)
+            uow.fix_clock(now)
             if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
                 return None
             if job.type not in self._registry:
                 log.warning("unknown_job_type_left_queued", job_id=job_id, job_type=job.type)
                 return None
-            now = uow.now()
             if job.run_at > now:
                 return None
             attempt = job.start(new_id("att"), worker, now, self.lease)
@@ -121,12 +121,12 @@ class ExecutionService:
     def _finish(self, claim: Claim, move: Callable[[Job, Attempt, datetime], None]) -> Job | None:
         for _ in range(_RACE_RETRIES):
             with self._uow() as uow:
-                job = uow.jobs.get_unscoped(claim.job_id)
-                attempt = uow.jobs.attempt(claim.attempt_id)
+                job, attempt, now = uow.jobs.attempt_with_clock(claim.job_id, claim.attempt_id)
+                uow.fix_clock(now)
                 if job is None or attempt is None:
                     return None
                 try:
-                    move(job, attempt, uow.now())
+                    move(job, attempt, now)
                 except LeaseLost:
                     log.warning(
                         "late_write_refused", job_id=claim.job_id, attempt_id=claim.attempt_id
