@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import event, inspect, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +24,8 @@ from domain.webhooks.repository import WebhookRepository
 
 log = structlog.get_logger(__name__)
 
-# PostgreSQL channel on which a committed transaction announces the jobs it finished.
+# PostgreSQL channel on which a committed transaction announces the jobs it finished (a trigger
+# sends it: migration 0007).
 FINISHED_CHANNEL = "hopper_job_finished"
 
 
@@ -60,8 +61,6 @@ class UnitOfWork:
         self.keys = KeyRepository(self.session)
         self.webhooks = WebhookRepository(self.session)
         self.records = RecordRepository(self.session)
-        self._finished: set[str] = set()
-        event.listen(self.session, "after_flush", self._note_finished)
         self._pending = []
         self._now = None
         return self
@@ -104,7 +103,6 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.flush()
         self._write_outbox()
-        self._announce_finished()
         for hook in self._hooks:
             hook.before_commit(self.session, self.now)
         self.session.commit()
@@ -117,16 +115,6 @@ class UnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self._pending = []
-        self._finished = set()
-
-    def _note_finished(self, session: Session, _context: object) -> None:
-        for obj in session.dirty:
-            if (
-                isinstance(obj, Job)
-                and obj.finished
-                and inspect(obj).attrs.status.history.has_changes()
-            ):
-                self._finished.add(obj.id)
 
     def _write_outbox(self) -> None:
         """Job transitions write their webhook events and deliveries in this same transaction."""
@@ -135,17 +123,6 @@ class UnitOfWork:
                 for delivery_id in write_job_events(self.session, obj, events, self.now()):
                     self.publish_after_commit(DeliverWebhook(delivery_id, obj.request_id))
         self.session.flush()
-
-    def _announce_finished(self) -> None:
-        """NOTIFY is transactional: waiters hear of the end only if this commit happens."""
-        if not self._finished or self.session.get_bind().dialect.name != "postgresql":
-            return
-        for job_id in sorted(self._finished):
-            self.session.execute(
-                text("SELECT pg_notify(:channel, :job_id)"),
-                {"channel": FINISHED_CHANNEL, "job_id": job_id},
-            )
-        self._finished = set()
 
     def _publish(self, commands: list[Command]) -> None:
         try:

@@ -70,6 +70,7 @@ ADDS: dict[str, dict[str, set[Any]]] = {
     },
     "0005": {"tables": set(), "indexes": set(), "columns": {("idempotency_records", "api_key_id")}},
     "0006": {"tables": set(), "indexes": set(), "columns": set()},  # triggers: see their tests
+    "0007": {"tables": set(), "indexes": set(), "columns": set()},
 }
 
 

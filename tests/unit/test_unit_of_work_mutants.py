@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.auth import Principal
 from domain.errors import StorageUnavailable
-from domain.model import Job, Tenant
+from domain.model import Tenant
 from domain.ports import DeliverWebhook, RunJob
 from domain.repositories import JobRepository
 from domain.unit_of_work import UnitOfWork, _connection_problem
@@ -83,7 +83,6 @@ def test_rollback_drops_the_pending_commands_and_the_changes(
         tenant.name = "renamed"
         uow.session.flush()
         uow.rollback()
-        assert uow._finished == set()
         uow.commit()
     assert stack.publisher.published == []
     with stack.uow() as uow:
@@ -269,33 +268,3 @@ def test_a_broken_close_is_not_an_error(
         monkeypatch.setattr(
             uow.session, "close", lambda: (_ for _ in ()).throw(DBAPIError("x", {}, Exception()))
         )
-
-
-def test_finished_jobs_are_noted_on_flush_but_not_announced_on_sqlite(
-    stack: MemoryStack, admin: Principal
-) -> None:
-    job = stack.container.jobs.submit(admin, [echo()])[0]
-    with stack.uow() as uow:
-        stored = uow.jobs.get(admin.tenant_id, job.id)
-        assert stored is not None
-        stored.cancel(uow.now())
-        uow.session.flush()
-        assert uow._finished == {job.id}
-        uow.commit()
-    with stack.uow() as uow:
-        stored = uow.jobs.get(admin.tenant_id, job.id)
-        assert stored is not None and stored.status == "canceled"
-        stored.cancel_requested = False  # a change that is no transition
-        uow.session.flush()
-        assert uow._finished == set()
-
-
-def test_a_running_job_changing_is_not_noted_finished(stack: MemoryStack, admin: Principal) -> None:
-    job = stack.container.jobs.submit(admin, [echo()])[0]
-    with stack.uow() as uow:
-        stored = uow.jobs.get(admin.tenant_id, job.id)
-        assert stored is not None
-        stored.priority = "high"
-        uow.session.flush()
-        assert uow._finished == set()
-        assert isinstance(stored, Job)
