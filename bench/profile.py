@@ -61,7 +61,7 @@ def busiest(folded: Path, top: int = 30) -> list[tuple[float, str]]:
     """Each function's share of the samples whose stack holds it (once a stack)."""
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in folded.read_text().splitlines():
+    for line in folded.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue  # py-spy's own notes
