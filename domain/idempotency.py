@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from domain.errors import Conflict, FieldError, ValidationFailed
 from domain.model import IdempotencyRecord
@@ -76,18 +78,30 @@ class IdempotencyService:
             now = uow.now()
             found = uow.session.get(IdempotencyRecord, (claim.tenant_id, claim.route, claim.key))
             if found is not None and now - found.created_at > self._keep:
-                uow.session.delete(found)  # expired, though not purged yet: the key is free
-                uow.session.flush()
-                uow.add(
-                    IdempotencyRecord(
-                        **_new_record(claim, body_hash), created_at=now, updated_at=now
-                    )
-                )
-                uow.commit()
+                self._take_over_expired(uow, found, claim, body_hash, now)
                 return None
             if found is None:  # it was freed between the two statements: as if in flight
                 raise Conflict("a request with this Idempotency-Key is in flight")
             return self._existing(uow, found, claim, body_hash, now)
+
+    def _take_over_expired(
+        self,
+        uow: UnitOfWork,
+        found: IdempotencyRecord,
+        claim: Claim,
+        body_hash: str,
+        now: datetime,
+    ) -> None:
+        """An expired record, not purged yet, frees its key. Two requests taking it over at once
+        race on its row: the one that loses is told the key is in flight."""
+        fresh = IdempotencyRecord(**_new_record(claim, body_hash), created_at=now, updated_at=now)
+        try:
+            uow.session.delete(found)
+            uow.session.flush()
+            uow.add(fresh)
+            uow.commit()
+        except (IntegrityError, StaleDataError):
+            raise Conflict("a request with this Idempotency-Key is in flight") from None
 
     def finish(self, claim: Claim, status: int, body: str, headers: dict[str, str]) -> None:
         """Store a 2xx answer for replay; after any other answer, free the key again (unless
