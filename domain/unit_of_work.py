@@ -128,19 +128,24 @@ class UnitOfWork:
         try:
             self._publisher.publish(commands)
         except PublishFailed as exc:
-            # The rows are committed as queued: the scheduler publishes them once the broker is
-            # back. Clearing published_at lets it do so at once rather than after the threshold.
             log.warning("publish_failed", jobs=len(commands), error=str(exc))
-            try:
-                job_ids = [c.job_id for c in commands if isinstance(c, RunJob)]
-                delivery_ids = [c.delivery_id for c in commands if isinstance(c, DeliverWebhook)]
-                if job_ids:
-                    self.jobs.mark_unpublished(job_ids)
-                if delivery_ids:
-                    self.webhooks.mark_published(delivery_ids, None)
-                self.session.commit()
-            except DBAPIError:
-                self.session.rollback()
+            self.hand_back(commands)
+
+    def hand_back(self, commands: list[Command]) -> None:
+        """Commands the broker did not take go back to the scheduler. Their rows are committed
+        as queued: clearing published_at lets it publish them at once rather than after
+        HOPPER_REPUBLISH_AFTER_SECONDS. If the database fails too, that threshold still holds."""
+        try:
+            job_ids = [c.job_id for c in commands if isinstance(c, RunJob)]
+            delivery_ids = [c.delivery_id for c in commands if isinstance(c, DeliverWebhook)]
+            if job_ids:
+                self.jobs.mark_unpublished(job_ids)
+            if delivery_ids:
+                self.webhooks.mark_published(delivery_ids, None)
+            self.session.commit()
+        except DBAPIError as exc:
+            log.warning("hand_back_failed", commands=len(commands), error=str(exc))
+            self.session.rollback()
 
 
 def _connection_problem(exc: BaseException) -> bool:

@@ -3,6 +3,7 @@ web app, the worker, the scheduler and the CLI alike. Tests call it with fakes o
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +17,7 @@ from domain.db import make_engine
 from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, build_registry
 from domain.key_cache import KeyCache
-from domain.ports import JobWaiter, Publisher, QueueConsumers, UrlRefused
+from domain.ports import Command, JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.secrets import SecretBox, local_key
 from domain.services.access import REFRESH_SECONDS, AccessService
 from domain.services.delivery import DeliveryService
@@ -30,6 +31,7 @@ from domain.unit_of_work import UnitOfWork
 from hopper import __version__
 from hopper.notifications import PollingWaiter, PostgresListener
 from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
+from workers.relay import Relay
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 _COMMIT_HOOKS = (BindClaim(),)
@@ -93,6 +95,21 @@ class Container:
         """A web process hears of finished jobs and changed keys from now on."""
         if isinstance(self.waiter, PostgresListener):
             self.waiter.start()
+
+    def relay(self) -> None:
+        """From now on this process publishes from a background thread (``workers.relay``): a
+        request that commits a job answers without waiting on the broker. At exit the relay
+        publishes what is still waiting."""
+        if isinstance(self.publisher, Relay):
+            return
+        relay = Relay(self.publisher, self._hand_back)
+        relay.start()
+        self.publisher = relay
+        atexit.register(relay.close, 3 * self.settings.publish_timeout_seconds)
+
+    def _hand_back(self, commands: list[Command]) -> None:
+        with self.uow() as uow:
+            uow.hand_back(commands)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher, _COMMIT_HOOKS)

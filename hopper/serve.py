@@ -63,6 +63,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         configure_logging(self.settings, "web")
         container = bootstrap(self.settings, pool_size=self.settings.web_threads)
         container.listen()
+        container.relay()
         return create_app(container)
 
 

@@ -61,7 +61,9 @@ def create_celery(settings: Settings, *, publisher: bool = False) -> Celery:
 def _transport_options(settings: Settings, publisher: bool) -> dict[str, Any]:
     scheme = settings.broker_url.split("://", 1)[0]
     if scheme in ("amqp", "pyamqp"):
-        options: dict[str, Any] = {"confirm_publish": True}
+        # The publisher waits for a whole batch's confirms at once (workers.publisher.Confirms);
+        # kombu's own confirm_publish would wait after each message.
+        options: dict[str, Any] = {"confirm_publish": not publisher}
         if publisher:
             timeout = settings.publish_timeout_seconds
             options.update(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)

@@ -4,16 +4,19 @@ once without touching the network, then tries the broker again."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from kombu import Connection
 
 from domain.ports import PublishFailed, RunJob
 from domain.settings import Settings
-from tests.services import real_env
+from tests.services import BROKER_URL, real_env
 from workers.celery_app import create_celery
 from workers.publisher import CeleryPublisher
 
@@ -124,3 +127,22 @@ def test_a_closed_port_fails_the_publish_then_rests() -> None:
             assert "a moment ago" in str(publish_failure(publisher))
         finally:
             publisher.close()
+
+
+def test_a_batch_is_in_its_queue_once_its_publish_returns() -> None:
+    """The batch's one wait for confirms covers every message in it: when ``publish`` returns,
+    the broker holds all of them, on the queue each names, in order."""
+    queue = f"publisher_test_{uuid.uuid4().hex[:8]}"
+    batch = [RunJob(f"job_batch_{n}", queue, "normal") for n in range(300)]
+    publisher = CeleryPublisher(create_celery(Settings.from_env(real_env()), publisher=True), 5.0)
+    with Connection(BROKER_URL) as connection:
+        channel = connection.channel()
+        try:
+            publisher.publish(batch[:1])  # the first publish declares the queue
+            publisher.publish(batch[1:])
+            assert channel.queue_declare(queue, passive=True).message_count == len(batch)
+            first = channel.basic_get(queue, no_ack=True)
+            assert json.loads(first.body)[0] == ["job_batch_0"]
+        finally:
+            publisher.close()
+            channel.queue_delete(queue)

@@ -1,0 +1,1 @@
+"""Dispatch: which committed commands reach the broker, and in what order."""
