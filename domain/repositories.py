@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
+from domain.webhooks.model import Endpoint
 from domain.model.base import UTCDateTime
 
 # What a new job's row is given as values; its times come from the database's clock.
@@ -89,32 +90,32 @@ class JobRepository:
         """For workers and the scheduler, which act on behalf of every tenant."""
         return self.session.get(Job, job_id, populate_existing=True)
 
-    def with_clock(self, job_id: str) -> tuple[Job | None, datetime]:
-        """The job (any tenant's) and the transaction's clock, in one round trip: a claim
-        needs both."""
+    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool]:
+        """The job (any tenant's), the transaction's clock, and whether its tenant has an
+        enabled webhook endpoint, in one round trip: a claim needs all three."""
         row = self.session.execute(
-            select(Job, database_now(self.session).label("now"))
+            select(Job, database_now(self.session).label("now"), _has_endpoints())
             .where(Job.id == job_id)
             .execution_options(populate_existing=True)
         ).first()
         if row is None:
-            return None, self._now()
-        return row[0], row[1]
+            return None, self._now(), False
+        return row[0], row[1], row[2]
 
     def attempt_with_clock(
         self, job_id: str, attempt_id: str
-    ) -> tuple[Job | None, Attempt | None, datetime]:
-        """A job, one of its attempts, and the transaction's clock, in one round trip: a run's
-        end needs all three."""
+    ) -> tuple[Job | None, Attempt | None, datetime, bool]:
+        """A job, one of its attempts, the transaction's clock, and whether the job's tenant
+        has an enabled webhook endpoint, in one round trip: a run's end needs all four."""
         row = self.session.execute(
-            select(Job, Attempt, database_now(self.session).label("now"))
+            select(Job, Attempt, database_now(self.session).label("now"), _has_endpoints())
             .join(Attempt, Attempt.job_id == Job.id)
             .where(Job.id == job_id, Attempt.id == attempt_id)
             .execution_options(populate_existing=True)
         ).first()
         if row is None:
-            return None, None, self._now()
-        return row[0], row[1], row[2]
+            return None, None, self._now(), False
+        return row[0], row[1], row[2], row[3]
 
     def _now(self) -> datetime:
         return self.session.execute(select(database_now(self.session))).scalar_one()
@@ -307,6 +308,17 @@ class RecordRepository:
         if ids:
             self.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         return len(ids)
+
+
+def _has_endpoints() -> ColumnElement[bool]:
+    """Whether the selected job's tenant has an enabled webhook endpoint (a transition with no
+    endpoint to tell writes no events, and need not look them up)."""
+    return (
+        select(Endpoint.id)
+        .where(Endpoint.tenant_id == Job.tenant_id, Endpoint.enabled.is_(True))
+        .exists()
+        .label("has_endpoints")
+    )
 
 
 def database_now(session: Session) -> ColumnElement[Any]:

@@ -53,6 +53,7 @@ class UnitOfWork:
         self._hooks = hooks
         self._pending: list[Command] = []
         self._now: datetime | None = None
+        self._unheard: set[str] = set()
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -63,6 +64,7 @@ class UnitOfWork:
         self.records = RecordRepository(self.session)
         self._pending = []
         self._now = None
+        self._unheard = set()
         return self
 
     def __exit__(
@@ -94,6 +96,11 @@ class UnitOfWork:
         if self._now is None:
             self._now = now.astimezone(UTC)
 
+    def no_endpoints(self, tenant_id: str) -> None:
+        """This transaction read that the tenant has no enabled webhook endpoint: its job
+        transitions write no events, and the outbox need not look the endpoints up again."""
+        self._unheard.add(tenant_id)
+
     def add(self, *objects: Any) -> None:
         self.session.add_all(objects)
 
@@ -119,9 +126,13 @@ class UnitOfWork:
     def _write_outbox(self) -> None:
         """Job transitions write their webhook events and deliveries in this same transaction."""
         for obj in list(self.session.identity_map.values()):
-            if isinstance(obj, Job) and (events := obj.take_events()):
-                for delivery_id in write_job_events(self.session, obj, events, self.now()):
-                    self.publish_after_commit(DeliverWebhook(delivery_id, obj.request_id))
+            if not isinstance(obj, Job):
+                continue
+            events = obj.take_events()
+            if not events or obj.tenant_id in self._unheard:
+                continue
+            for delivery_id in write_job_events(self.session, obj, events, self.now()):
+                self.publish_after_commit(DeliverWebhook(delivery_id, obj.request_id))
         self.session.flush()
 
     def _publish(self, commands: list[Command]) -> None:

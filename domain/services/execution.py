@@ -54,8 +54,10 @@ class ExecutionService:
     def claim(self, job_id: str, worker: str) -> Claim | None:
         """Start the job's next attempt, or None if it is not ours to run now."""
         with self._uow() as uow:
-            job, now = uow.jobs.with_clock(job_id)
+            job, now, has_endpoints = uow.jobs.with_clock(job_id)
             uow.fix_clock(now)
+            if job is not None and not has_endpoints:
+                uow.no_endpoints(job.tenant_id)
             if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
                 return None
             if job.type not in self._registry:
@@ -121,10 +123,14 @@ class ExecutionService:
     def _finish(self, claim: Claim, move: Callable[[Job, Attempt, datetime], None]) -> Job | None:
         for _ in range(_RACE_RETRIES):
             with self._uow() as uow:
-                job, attempt, now = uow.jobs.attempt_with_clock(claim.job_id, claim.attempt_id)
+                job, attempt, now, has_endpoints = uow.jobs.attempt_with_clock(
+                    claim.job_id, claim.attempt_id
+                )
                 uow.fix_clock(now)
                 if job is None or attempt is None:
                     return None
+                if not has_endpoints:
+                    uow.no_endpoints(job.tenant_id)
                 try:
                     move(job, attempt, now)
                 except LeaseLost:

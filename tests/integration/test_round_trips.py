@@ -94,3 +94,56 @@ def test_a_read_is_one_statement_outside_a_transaction(
         finally:
             event.remove(container.engine, "before_cursor_execute", note)
     assert sent == ["SELECT", "SELECT"] and in_transaction == [False, False]
+
+
+def run_once(client: FlaskClient, container: Container, tenant: TenantKeys) -> list[str]:
+    """Submit an echo job, then claim and finish it as a worker would: the statements of the
+    run alone, whole."""
+    job_id = client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).get_json()["id"]
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(container.engine, "before_cursor_execute", note)
+    try:
+        claim = container.execution.claim(job_id, "round-trips")
+        assert claim is not None
+        assert container.execution.succeed(claim, {"message": "x"}) is not None
+    finally:
+        event.remove(container.engine, "before_cursor_execute", note)
+    return sent
+
+
+def test_a_run_for_a_tenant_without_endpoints_looks_none_up(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    sent = run_once(client, container, tenant)
+    # The claim: its read (which also says there is no endpoint to tell), the attempt, the job.
+    # The finish: its read, the job, the attempt. No endpoints are looked up (FOR KEY SHARE).
+    assert [s.split()[0] for s in sent] == [
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "SELECT",
+        "UPDATE",
+        "UPDATE",
+    ]
+    assert not [s for s in sent if "FOR KEY SHARE" in s]
+
+
+def test_a_run_for_a_tenant_with_an_endpoint_writes_its_events(
+    client: FlaskClient, container: Container, tenant: TenantKeys
+) -> None:
+    hook = client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hook"},
+        headers=tenant.headers("admin"),
+    )
+    assert hook.status_code == 201, hook.get_json()
+    sent = run_once(client, container, tenant)
+    inserts = [s for s in sent if s.startswith("INSERT INTO webhook_")]
+    # job.started and job.succeeded: each an event and its delivery.
+    assert len([s for s in inserts if s.startswith("INSERT INTO webhook_events")]) == 2
+    assert len([s for s in inserts if s.startswith("INSERT INTO webhook_deliveries")]) == 2
+    assert len([s for s in sent if "FOR KEY SHARE" in s]) == 2

@@ -173,6 +173,9 @@ class FakeUnitOfWork:
     def fix_clock(self, now: datetime) -> None:
         """The store's clock is the only one: nothing to fix."""
 
+    def no_endpoints(self, tenant_id: str) -> None:
+        """The fake writes no webhook events: nothing to skip."""
+
     def add(self, *objects: Any) -> None:
         for obj in objects:
             if type(obj) not in TABLES:
@@ -315,16 +318,17 @@ class FakeJobRepository:
     def get_unscoped(self, job_id: str) -> Job | None:
         return self._uow.load(Job, job_id)
 
-    def with_clock(self, job_id: str) -> tuple[Job | None, datetime]:
-        return self._uow.load(Job, job_id), self._uow.now()
+    # The fake store keeps no webhook endpoints: no tenant has one.
+    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool]:
+        return self._uow.load(Job, job_id), self._uow.now(), False
 
     def attempt_with_clock(
         self, job_id: str, attempt_id: str
-    ) -> tuple[Job | None, Attempt | None, datetime]:
+    ) -> tuple[Job | None, Attempt | None, datetime, bool]:
         job, attempt = self._uow.load(Job, job_id), self._uow.load(Attempt, attempt_id)
         if job is None or attempt is None or attempt.job_id != job_id:
-            return None, None, self._uow.now()
-        return job, attempt, self._uow.now()
+            return None, None, self._uow.now(), False
+        return job, attempt, self._uow.now(), False
 
     def insert(self, jobs: Sequence[Job], wanted_run_at: Sequence[datetime | None]) -> list[Job]:
         now = self._uow.now()
