@@ -26,8 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
-from domain.webhooks.model import Endpoint
 from domain.model.base import UTCDateTime
+from domain.webhooks.model import Endpoint
 
 # What a new job's row is given as values; its times come from the database's clock.
 _NEW_JOB_FIELDS = (
