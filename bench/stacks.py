@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bench.peers import schema as peer_schema
+from domain import queues
 from tests.services import BROKER_URL, DATABASE_URL, real_env
 from tests.stack import Process, Stack, free_port, stop_all, wait_until
 
@@ -56,8 +57,13 @@ def purge(*queues: str) -> None:
 
 @contextmanager
 def workers(stack: Stack, *queue_names: str) -> Iterator[list[Process]]:
-    """A Hopper worker of 2 processes for each queue, stopped (and forgotten) after the block."""
-    started = [stack.worker(name, concurrency=2) for name in queue_names]
+    """A Hopper worker for each queue, stopped (and forgotten) after the block: 2 processes for
+    a job queue, as the bare Celery peer has; the webhook deliveries' pool at its default size
+    (``DELIVERY_THREADS``), as an operator runs it."""
+    started = [
+        stack.worker(name, concurrency=None if name == queues.WEBHOOKS else 2)
+        for name in queue_names
+    ]
     try:
         yield started
     finally:

@@ -103,9 +103,14 @@ class Stack:
         return process
 
     def worker(
-        self, queues: str = "default,long", concurrency: int = 2, env: dict[str, str] | None = None
+        self,
+        queues: str = "default,long",
+        concurrency: int | None = 2,
+        env: dict[str, str] | None = None,
     ) -> Process:
-        return self.start("worker", "worker", "-Q", queues, "-c", str(concurrency), env=env)
+        """A worker for ``queues``; ``concurrency`` None is the pool's own default."""
+        sized = ["-c", str(concurrency)] if concurrency is not None else []
+        return self.start("worker", "worker", "-Q", queues, *sized, env=env)
 
     def scheduler(self, env: dict[str, str] | None = None) -> Process:
         return self.start("scheduler", "scheduler", env=env)
