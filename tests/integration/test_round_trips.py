@@ -19,11 +19,12 @@ ECHO = {"type": "echo", "payload": {"message": "x"}}
 
 
 @contextmanager
-def statements(container: Container) -> Iterator[list[str]]:
+def statements(container: Container, whole: bool = False) -> Iterator[list[str]]:
+    """The statements sent meanwhile: their first words, or ``whole`` (spaces collapsed)."""
     sent: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement.split(None, 1)[0].upper())
+        sent.append(" ".join(statement.split()) if whole else statement.split(None, 1)[0].upper())
 
     event.listen(container.engine, "before_cursor_execute", note)
     try:
@@ -100,18 +101,10 @@ def run_once(client: FlaskClient, container: Container, tenant: TenantKeys) -> l
     """Submit an echo job, then claim and finish it as a worker would: the statements of the
     run alone, whole."""
     job_id = client.post("/v1/jobs", json=ECHO, headers=tenant.headers()).get_json()["id"]
-    sent: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(container.engine, "before_cursor_execute", note)
-    try:
+    with statements(container, whole=True) as sent:
         claim = container.execution.claim(job_id, "round-trips")
         assert claim is not None
         assert container.execution.succeed(claim, {"message": "x"}) is not None
-    finally:
-        event.remove(container.engine, "before_cursor_execute", note)
     return sent
 
 

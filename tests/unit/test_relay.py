@@ -110,15 +110,21 @@ def test_a_batch_the_broker_refuses_is_handed_back(
     assert handed.back == commands(3), "a later batch was handed back too"
 
 
-def test_a_relay_that_is_closed_publishes_what_waits(
-    broker: GatedPublisher, handed: Handed
-) -> None:
+def busy_relay(broker: GatedPublisher, handed: Handed) -> Relay:
+    """A started relay whose first batch (one command) the broker holds, with four waiting."""
     relay = Relay(broker, handed)
     relay.start()
     broker.gate.clear()
     relay.publish(commands(1))
     assert broker.entered.wait(WAIT)
     relay.publish(commands(4, start=1))
+    return relay
+
+
+def test_a_relay_that_is_closed_publishes_what_waits(
+    broker: GatedPublisher, handed: Handed
+) -> None:
+    relay = busy_relay(broker, handed)
     threading.Timer(0.05, broker.gate.set).start()
     relay.close(WAIT)
     assert broker.published == commands(5)
@@ -128,12 +134,7 @@ def test_a_relay_that_is_closed_publishes_what_waits(
 def test_a_stop_hands_back_what_it_could_not_publish(
     broker: GatedPublisher, handed: Handed
 ) -> None:
-    relay = Relay(broker, handed)
-    relay.start()
-    broker.gate.clear()
-    relay.publish(commands(1))
-    assert broker.entered.wait(WAIT)
-    relay.publish(commands(4, start=1))
+    relay = busy_relay(broker, handed)
     relay.close(0.05)  # the broker still holds the first batch
     assert handed.back == commands(4, start=1)
     broker.gate.set()
