@@ -31,7 +31,9 @@ def downgrade(settings: Settings, revision: str) -> None:
 def _run(settings: Settings, step: Callable[[Config, str], None], revision: str) -> None:
     engine = make_engine(settings, pool_size=1)
     config = alembic_config()
-    with engine.begin() as connection:
+    # Not in a transaction: each revision runs in its own (migrations/env.py), so that one can
+    # build an index CONCURRENTLY outside any.
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         step(config, revision)
     engine.dispose()

@@ -9,11 +9,17 @@ target_metadata = Base.metadata
 
 
 def run_migrations(connection: Connection) -> None:
+    # Each revision commits on its own (transaction_per_migration), so that one may step out of
+    # its transaction, as an index built CONCURRENTLY on a live table must (``autocommit_block``),
+    # and a revision that fails leaves the ones before it applied.
+    if connection.in_transaction():
+        raise RuntimeError("pass a connection outside a transaction: each revision opens its own")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()

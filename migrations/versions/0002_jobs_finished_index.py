@@ -4,6 +4,13 @@ The scheduler deletes finished jobs (and, by cascade, their attempts) once they 
 the retention period, a small batch at a time. ix_jobs_finished serves that scan: partial, so it
 holds only finished jobs, and ordered by finished_at so the oldest come first.
 
+``jobs`` already exists and may be large and busy when this runs, so on PostgreSQL the index is
+built (and dropped) CONCURRENTLY: that takes no lock that stops writes. CONCURRENTLY may not run
+inside a transaction, hence the autocommit block (each revision has a transaction of its own,
+migrations/env.py; the block commits it first and the version is recorded after the build). A
+concurrent build that fails leaves an invalid ix_jobs_finished behind: drop it (``DROP INDEX
+CONCURRENTLY ix_jobs_finished``) and migrate again. SQLite ignores ``postgresql_concurrently``.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26
@@ -23,14 +30,17 @@ FINISHED = sa.text("status IN ('succeeded', 'failed', 'canceled')")
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_jobs_finished",
-        "jobs",
-        ["finished_at"],
-        postgresql_where=FINISHED,
-        sqlite_where=FINISHED,
-    )
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_jobs_finished",
+            "jobs",
+            ["finished_at"],
+            postgresql_where=FINISHED,
+            sqlite_where=FINISHED,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_jobs_finished", table_name="jobs")
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_jobs_finished", table_name="jobs", postgresql_concurrently=True)
