@@ -8,14 +8,16 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import auth, body, hygiene, idempotency, problems, rate_limits
+from api import auth, body, hygiene, idempotency, problems, rate_limits, read_routing
 from api.audit.routes import blp as audit_blp
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import JobIdConverter, job_id_parameter
 from api.jobs.routes import blp as jobs_blp
 from api.keys.routes import blp as keys_blp
+from api.meta import instruments
 from api.meta.routes import blp as meta_blp
 from api.openapi import HopperApi
+from api.queues.routes import blp as queues_blp
 from api.webhooks.routes import blp as webhooks_blp
 
 API_VERSION = "1.0.0"
@@ -43,7 +45,8 @@ def create_app(container: Any) -> Flask:
     api = HopperApi(app)
     app.url_map.converters["job_id"] = JobIdConverter
     api.register_converter(JobIdConverter, job_id_parameter)
-    for blueprint in (jobs_blp, job_types_blp, webhooks_blp, keys_blp, audit_blp, meta_blp):
+    blueprints = (jobs_blp, job_types_blp, queues_blp, webhooks_blp, keys_blp, audit_blp, meta_blp)
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     # validatorUrl None: the page must not call an outside validator service.
     docs = get_swaggerui_blueprint(
@@ -54,10 +57,12 @@ def create_app(container: Any) -> Flask:
     app.before_request(hygiene.preflight)  # CORS preflights: before authentication
     app.before_request(auth.authenticate)
     rate_limits.init(app, container.settings.redis_url)  # its check runs here: after auth
+    read_routing.init(app)  # after authentication: it reads the key
     app.before_request(body.check_body)
     app.before_request(idempotency.begin)
     # after_request hooks run last-registered first: hygiene.finish closes the request's log.
     app.after_request(hygiene.finish)
+    app.after_request(instruments.observe_request)
     app.after_request(idempotency.finish)
     app.teardown_request(idempotency.reset)
     problems.register(app)

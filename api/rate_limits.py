@@ -13,6 +13,7 @@ import redis
 import structlog
 from flask import Flask, Response, current_app, g, request
 
+from api.meta.instruments import RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REFUSALS
 from api.problems import problem
 from api.rate_counter import Limit, MemoryCounter, RedisCounter, Verdict
 
@@ -35,14 +36,27 @@ class Limiter:
     redis: RedisCounter | None
     memory: MemoryCounter = field(default_factory=MemoryCounter)
     _warned_at: float = -_WARN_EVERY_SECONDS
+    _failing_open_since: float | None = None  # counted up to here in the fail-open metric
 
     def check(self, checks: list[tuple[str, Limit]]) -> Verdict:
         if self.redis is not None:
             try:
-                return self.redis.check(checks)
+                verdict = self.redis.check(checks)
             except redis.RedisError as exc:  # the store is away: count here, and say so
                 self._warn(exc)
+                self._failing_open(still=True)
+            else:
+                self._failing_open(still=False)
+                return verdict
         return self.memory.check(checks)
+
+    def _failing_open(self, still: bool) -> None:
+        """Adds the time since the last check to the fail-open seconds while Redis is away,
+        up to the first check it answers again."""
+        now = time.monotonic()
+        if self._failing_open_since is not None:
+            RATE_LIMIT_FAIL_OPEN.inc(now - self._failing_open_since)
+        self._failing_open_since = now if still else None
 
     def _warn(self, exc: Exception) -> None:
         if time.monotonic() - self._warned_at >= _WARN_EVERY_SECONDS:
@@ -87,7 +101,20 @@ def check() -> Any:
         checks += [(f"{name}:create", limit) for limit in limiter.creating]
     verdict = limiter.check(checks)
     g.rate_verdict = verdict
-    return None if verdict.allowed else _refused(verdict, "Too many requests; try later.")
+    if verdict.allowed:
+        return None
+    RATE_LIMIT_REFUSALS.labels(_refusing_limit(checks, verdict)).inc()
+    return _refused(verdict, "Too many requests; try later.")
+
+
+def _refusing_limit(checks: list[tuple[str, Limit]], verdict: Verdict) -> str:
+    """``creating`` when the creating routes' bucket is spent, else ``every_route``."""
+    spent = [
+        name
+        for (name, _), count in zip(checks, verdict.counts, strict=False)
+        if not count.remaining
+    ]
+    return "creating" if any(name.endswith(":create") for name in spent) else "every_route"
 
 
 def _headers(response: Response) -> Response:
@@ -120,6 +147,7 @@ def failed_authentication(reason: str) -> Any:
     verdict = limiter.check([(f"ip:{address}:auth-failures", lim) for lim in limiter.auth_failures])
     if verdict.allowed:
         return None
+    RATE_LIMIT_REFUSALS.labels("auth_failures").inc()
     answer = _refused(verdict, "Too many failed authentications from this address; try later.")
     answer.headers.update(_described(verdict))
     return answer

@@ -51,3 +51,9 @@ def well_formed(key: str) -> bool:
 
 def same_hash(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``token`` as its bearer token (compared in
+    constant time)."""
+    return hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())

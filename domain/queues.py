@@ -15,3 +15,9 @@ DELIVER_WEBHOOK_TASK = "hopper.deliver_webhook"
 # RabbitMQ priorities: a message without one counts as the lowest, so every message sets one.
 MAX_PRIORITY = 9
 PRIORITY_VALUES = {Priority.HIGH: 9, Priority.NORMAL: 5, Priority.LOW: 1}
+
+# Why a queued job waits, as `hopper_jobs_waiting{queue,reason}` and `GET /v1/queues` count it:
+# `due` (nothing holds it: it waits for a worker), `run_at` (not yet due: its submitter asked for
+# later), `backoff` (not yet due: a failed attempt's retry), `paused` (due, in a queue paused for
+# its tenant), `concurrency` and `rate` (due, held by its concurrency or rate key).
+WAITING_REASONS = ("due", "run_at", "backoff", "paused", "concurrency", "rate")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
 from domain.model.base import UTCDateTime
+from domain.queue_control.model import job_paused
 from domain.webhooks.model import Endpoint
 
 # What a new job's row is given as values; its times come from the database's clock.
@@ -90,17 +91,23 @@ class JobRepository:
         """For workers and the scheduler, which act on behalf of every tenant."""
         return self.session.get(Job, job_id, populate_existing=True)
 
-    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool]:
-        """The job (any tenant's), the transaction's clock, and whether its tenant has an
-        enabled webhook endpoint, in one round trip: a claim needs all three."""
+    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool, bool]:
+        """The job (any tenant's), the transaction's clock, whether its tenant has an enabled
+        webhook endpoint, and whether its queue is paused for it, in one round trip: a claim
+        needs all four."""
         row = self.session.execute(
-            select(Job, database_now(self.session).label("now"), _has_endpoints())
+            select(
+                Job,
+                database_now(self.session).label("now"),
+                _has_endpoints(),
+                job_paused().label("paused"),
+            )
             .where(Job.id == job_id)
             .execution_options(populate_existing=True)
         ).first()
         if row is None:
-            return None, self._now(), False
-        return row[0], row[1], row[2]
+            return None, self._now(), False, False
+        return row[0], row[1], row[2], row[3]
 
     def attempt_with_clock(
         self, job_id: str, attempt_id: str
@@ -146,7 +153,8 @@ class JobRepository:
         return self.session.get(Attempt, attempt_id, populate_existing=True)
 
     def due(self, now: datetime, stale_before: datetime, limit: int) -> Sequence[Job]:
-        """Queued, due, and not published since ``stale_before`` (ix_jobs_due)."""
+        """Queued, due, not published since ``stale_before``, in a queue not paused for its
+        tenant (ix_jobs_due)."""
         query = (
             select(Job)
             .where(
@@ -154,6 +162,7 @@ class JobRepository:
                 Job.run_at <= now,
                 Job.cancel_requested.is_(False),
                 or_(Job.published_at.is_(None), Job.published_at < stale_before),
+                ~job_paused(),
             )
             .order_by(Job.run_at)
             .limit(limit)
@@ -171,6 +180,38 @@ class JobRepository:
             .with_for_update(skip_locked=True)
         )
         return self.session.scalars(query).all()
+
+    def ids_with(
+        self,
+        tenant_id: str,
+        status: str,
+        job_type: str | None,
+        since: datetime | None,
+        after_id: str | None,
+        limit: int,
+    ) -> list[str]:
+        """A tenant's jobs in ``status`` (of ``job_type``; finished, or for unfinished ones
+        created, at or after ``since``), by id after ``after_id`` (ix_jobs_tenant_id_status_id)."""
+        query = select(Job.id).where(Job.tenant_id == tenant_id, Job.status == status)
+        if job_type is not None:
+            query = query.where(Job.type == job_type)
+        if since is not None:
+            finished = status in ("succeeded", "failed", "canceled")
+            query = query.where((Job.finished_at if finished else Job.created_at) >= since)
+        if after_id is not None:
+            query = query.where(Job.id > after_id)
+        return list(self.session.scalars(query.order_by(Job.id).limit(limit)))
+
+    def running_on(self, workers: Sequence[str]) -> Sequence[tuple[Job, Attempt]]:
+        """Running jobs whose current attempt runs on one of ``workers``, locked."""
+        query = (
+            select(Job, Attempt)
+            .join(Attempt, Attempt.id == Job.current_attempt_id)
+            .where(Job.status == "running", Attempt.worker.in_(workers))
+            .with_for_update(of=Job)
+            .execution_options(populate_existing=True)
+        )
+        return [(row[0], row[1]) for row in self.session.execute(query)]
 
     def purge_finished(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` jobs that finished before ``before`` (ix_jobs_finished); their

@@ -74,6 +74,19 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("expected a number of seconds, 0 or more")
+    return number
+
+
+def _token(value: str) -> str:
+    if len(value) < 16 or any(c.isspace() for c in value):
+        raise ValueError("expected at least 16 characters and no spaces")
+    return value
+
+
 def _rate(value: str) -> str:
     for part in value.split(";"):
         if not _RATE.match(part):
@@ -129,6 +142,8 @@ class Settings:
     redis_url: str | None
     embedded: bool
     listen_database_url: str | None = None
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8000
     web_threads: int = 16
@@ -152,6 +167,9 @@ class Settings:
     publish_timeout_seconds: float = 0.25
     republish_after_seconds: float = 60.0
     stop_grace_seconds: float = 3.0
+    worker_grace_seconds: float = 30.0
+    metrics_port: int | None = None
+    metrics_token: str | None = None
     hard_limit_margin_seconds: float = 30.0
     retention_jobs_days: float = 30.0
     retention_events_days: float = 30.0
@@ -182,6 +200,13 @@ class Settings:
             embedded=embedded,
             listen_database_url=reader.get(
                 "HOPPER_LISTEN_DATABASE_URL", _url(("postgresql",)), None
+            ),
+            database_replica_url=_replica_of(
+                database_url,
+                reader.get("DATABASE_REPLICA_URL", _url(("postgresql",)), None),
+            ),
+            replica_max_lag_seconds=reader.get(
+                "HOPPER_REPLICA_MAX_LAG_SECONDS", _positive_float, 5.0
             ),
             host=reader.get("HOST", str, "127.0.0.1"),
             port=reader.get("PORT", _port, 8000),
@@ -222,6 +247,11 @@ class Settings:
                 "HOPPER_REPUBLISH_AFTER_SECONDS", _positive_float, 60.0
             ),
             stop_grace_seconds=reader.get("HOPPER_STOP_GRACE_SECONDS", _positive_float, 3.0),
+            worker_grace_seconds=reader.get(
+                "HOPPER_WORKER_GRACE_SECONDS", _non_negative_float, 30.0
+            ),
+            metrics_port=reader.get("HOPPER_METRICS_PORT", _port, None),
+            metrics_token=reader.get("HOPPER_METRICS_TOKEN", _token, None),
             hard_limit_margin_seconds=reader.get(
                 "HOPPER_HARD_LIMIT_MARGIN_SECONDS", _positive_float, 30.0
             ),
@@ -251,6 +281,12 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         raise ValueError(f"expected one of {', '.join(allowed)}")
 
     return parse
+
+
+def _replica_of(database_url: str, replica_url: str | None) -> str | None:
+    if replica_url is not None and not database_url.startswith("postgresql"):
+        raise ConfigError("DATABASE_REPLICA_URL", "a replica needs DATABASE_URL on PostgreSQL")
+    return replica_url
 
 
 def _required_unless(embedded: bool, name: str, value: Any) -> Any:

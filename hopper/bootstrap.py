@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import atexit
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +18,10 @@ from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, build_registry
 from domain.key_cache import KeyCache
 from domain.ports import Command, JobWaiter, Publisher, QueueConsumers, UrlRefused
+from domain.queue_control.service import QueueService
 from domain.secrets import SecretBox, local_key
 from domain.services.access import REFRESH_SECONDS, AccessService
+from domain.services.bulk import BulkJobs
 from domain.services.delivery import DeliveryService
 from domain.services.execution import ExecutionService
 from domain.services.jobs import JobService
@@ -30,6 +32,7 @@ from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
 from hopper import __version__
 from hopper.notifications import PollingWaiter, PostgresListener
+from hopper.read_routing import Positions, ReplicaReads
 from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 from workers.relay import Relay
 
@@ -57,6 +60,12 @@ class Container:
         if self.settings.is_postgres:
             readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_session_factory = sessionmaker(readers, expire_on_commit=False)
+        self.replica = _replica(self.settings, self.engine)
+        if self.replica is not None:
+            self.replica_session_factory = sessionmaker(
+                self.replica.replica.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
         self.box = SecretBox(_encryption_keys(self.settings))
         self.guard = OutboundGuard(OutboundPolicy.from_settings(self.settings))
         self.jobs = JobService(
@@ -66,7 +75,7 @@ class Container:
             self.settings.hard_limit_margin_seconds,
             reads=self.reads,
         )
-        self.access = AccessService(self.uow, self.key_cache)
+        self.access = AccessService(self.uow, self.key_cache, reads=self.reads)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
@@ -74,9 +83,15 @@ class Container:
         self.idempotency = IdempotencyService(
             self.uow, self.box, timedelta(hours=self.settings.retention_idempotency_hours)
         )
-        self.metrics = MetricsService(self.uow)
+        self.metrics = MetricsService(self.reads, self.job_queues)
+        self.queue_control = QueueService(self.uow, self.reads, self.job_queues)
+        self.bulk = BulkJobs(self.reads, self.jobs)
         self.webhooks = WebhookService(
-            self.uow, self.box, _UrlCheck(self.guard), self.deliveries.final_step
+            self.uow,
+            self.box,
+            _UrlCheck(self.guard),
+            self.deliveries.final_step,
+            reads=self.reads,
         )
         self.scheduling = SchedulerService(
             self.uow,
@@ -112,15 +127,35 @@ class Container:
             uow.hand_back(commands)
 
     def uow(self) -> UnitOfWork:
+        if self.replica is not None:
+            self.replica.touched_primary()
         return UnitOfWork(self.session_factory, self.publisher, _COMMIT_HOOKS)
 
     def reads(self) -> UnitOfWork:
-        """A unit of work for reads alone: one statement, one round trip."""
+        """A unit of work for reads alone: one statement, one round trip; on the replica when
+        it has what the request's key has seen (``hopper.read_routing``)."""
+        if self.replica is not None:
+            if self.replica.may_read():
+                return UnitOfWork(self.replica_session_factory, self.publisher)
+            self.replica.touched_primary()
         return UnitOfWork(self.read_session_factory, self.publisher)
+
+    def replica_lag(self) -> float | None:
+        return None if self.replica is None else self.replica.lag_seconds()
 
     def known_queues(self) -> list[str]:
         """Every queue a worker may be asked to consume: each job type's, and the deliveries'."""
         return sorted(set(queues.ALL_QUEUES) | self.registry.queues)
+
+    def counted_metrics(self) -> Any:
+        """What this process tree counted (``hopper.telemetry``)."""
+        from hopper.telemetry import registry
+
+        return registry()
+
+    def job_queues(self) -> list[str]:
+        """Every queue of a job type (the deliveries' queue is not one)."""
+        return sorted(set(queues.JOB_QUEUES) | self.registry.queues)
 
     def consumer_counts(self) -> dict[str, int] | None:
         return self.consumers.consumers(self.known_queues())
@@ -191,6 +226,16 @@ def bootstrap(
         celery=celery,
         consumers=consumers,
         key_cache=key_cache,
+    )
+
+
+def _replica(settings: Settings, primary: Engine) -> ReplicaReads | None:
+    if settings.database_replica_url is None:
+        return None
+    replica = replace(settings, database_url=settings.database_replica_url)
+    engine = make_engine(replica, pool_size=settings.web_threads)
+    return ReplicaReads(
+        engine, primary, Positions(settings.redis_url), settings.replica_max_lag_seconds
     )
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from domain.errors import DomainError
 from domain.model import Role
 from domain.settings import ConfigError, Settings
+from hopper import operator_cli, telemetry
 from hopper.logging import configure_logging
 
 
@@ -84,6 +86,18 @@ def _parser() -> argparse.ArgumentParser:
     create_key.add_argument("--role", required=True, choices=[r.value for r in Role])
     create_key.add_argument("--name", required=True)
     create_key.set_defaults(run=_create_key)
+
+    operator_cli.add_commands(commands)
+
+    backup = commands.add_parser("backup", help="dump the PostgreSQL database to FILE (pg_dump)")
+    backup.add_argument("file", type=Path, help="where to write the dump (custom format)")
+    backup.set_defaults(run=_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="restore FILE into an empty database and ready it for a new broker (pg_restore)",
+    )
+    restore.add_argument("file", type=Path, help="a dump made by hopper backup")
+    restore.set_defaults(run=_restore)
     return parser
 
 
@@ -95,6 +109,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    telemetry.prepare("web")
     from hopper.serve import serve
 
     serve(settings)
@@ -102,6 +117,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    telemetry.prepare("worker")
     from hopper.worker import run_worker
 
     return run_worker(settings, args.queues, args.concurrency)
@@ -113,6 +129,7 @@ def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     from workers.scheduler import SchedulerLoop
 
     wiring = bootstrap(settings, pool_size=1)
+    telemetry.serve(settings)
     watch = ConsumerWatch(lambda: wiring.metrics.starved_queues(wiring.consumers))
     SchedulerLoop(wiring.scheduling, watch).run_forever()
     return 0
@@ -149,6 +166,18 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
     tenant = access.find_tenant(args.tenant)
     print(access.create_key(tenant.id, args.name, Role(args.role)).secret)
     return 0
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.backup import run_backup
+
+    return run_backup(settings, args.file)
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.backup import run_restore
+
+    return run_restore(settings, args.file)
 
 
 def _local_setup(settings: Settings, _args: argparse.Namespace) -> int:

@@ -36,7 +36,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         s = self.settings
         options = {
-            "bind": f"{s.host}:{s.port}",
+            # With HOPPER_METRICS_PORT, a second listener, on which the app serves /metrics alone.
+            "bind": [f"{s.host}:{port}" for port in (s.port, s.metrics_port) if port],
             "workers": s.web_processes,
             "worker_class": "hopper.gunicorn_worker.ProblemWorker",
             "threads": s.web_threads,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from celery.signals import setup_logging
@@ -17,7 +18,9 @@ from celery.signals import setup_logging
 from domain import queues
 from domain.job_types import build_registry
 from domain.settings import ConfigError, Settings
+from hopper import telemetry
 from hopper.bootstrap import Container, bootstrap
+from hopper.graceful_stop import GracefulStop
 from hopper.worker_tree import WorkerTree
 from workers.celery_app import create_celery
 from workers.delivery import DeliveryRunner
@@ -29,6 +32,7 @@ DELIVERY_THREADS = 16
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
+    telemetry.serve(settings)  # the tree's parent, or this pool's main process
     if queue_names is None:
         return WorkerTree(every_pool(concurrency)).run()
     names = _queues(queue_names)
@@ -39,6 +43,7 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
     setup_logging.connect(_keep_our_logging, weak=False)
     wiring = _PerProcess(settings, pool_size=threads + 1 if threaded else 2)
     register_tasks(app, wiring.job_runner, wiring.delivery_runner)
+    GracefulStop(settings.worker_grace_seconds, wiring.hand_back).connect()
     argv = [
         "worker",
         "-Q",
@@ -91,6 +96,10 @@ class _PerProcess:
 
     def delivery_runner(self) -> DeliveryRunner:
         return self._get()[2]
+
+    def hand_back(self, workers: Sequence[str]) -> list[str]:
+        """From the pool's main process, once its pool processes are ended."""
+        return self._get()[0].execution.hand_back(workers)
 
     def _get(self) -> tuple[Container, JobRunner, DeliveryRunner]:
         pid = os.getpid()

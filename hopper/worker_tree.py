@@ -44,6 +44,8 @@ class WorkerTree:
                 preexec_fn=lambda: _die_with(parent),  # this parent starts no threads
                 # Its own group: a terminal's Ctrl-C reaches it once, through this parent.
                 process_group=0,
+                # This parent serves the tree's metrics; the pools only write theirs.
+                env={k: v for k, v in os.environ.items() if k != "HOPPER_METRICS_PORT"},
             )
             self._children[child.pid] = child
             log.info("worker_pool_started", pid=child.pid, args=" ".join(argv))

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,34 @@ import requests
 from tests.services import ROOT
 
 HOPPER = str(Path(sys.executable).parent / "hopper")
+
+
+def run_hopper(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``hopper ARGS`` on the real services (``env`` on top), to its end; never raises."""
+    from tests.services import real_env
+
+    return subprocess.run(
+        [HOPPER, *args],
+        cwd=ROOT,
+        env={**os.environ, **real_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def full_stack(env: dict[str, str], log_dir: Path) -> Iterator[Stack]:
+    """gunicorn, a worker and the scheduler, stopped at the end."""
+    running = Stack(env, log_dir)
+    try:
+        running.web()
+        running.worker()
+        running.scheduler()
+        yield running
+    finally:
+        running.stop()
 
 
 def free_port() -> int:

@@ -6,9 +6,14 @@ from __future__ import annotations
 import structlog
 
 from domain.services.delivery import DeliveryService, Outcome
+from workers import instruments
 from workers.outbound import OutboundClient
 
 log = structlog.get_logger(__name__)
+
+# A delivery's status after an attempt, as ``hopper_webhook_deliveries_total`` names it; an
+# attempt whose hold lapsed before it was recorded counts as ``lost``.
+_DELIVERY_OUTCOMES = {"succeeded": "delivered", "pending": "retrying", "failed": "failed"}
 
 
 class DeliveryRunner:
@@ -29,7 +34,9 @@ class DeliveryRunner:
             retry_after=answer.retry_after,
             refused=answer.refused,
         )
-        self._deliveries.record(outgoing, outcome)
+        status = self._deliveries.record(outgoing, outcome)
+        instruments.DELIVERY_DURATION.observe(answer.duration_ms / 1000)
+        instruments.DELIVERIES.labels(_DELIVERY_OUTCOMES.get(status, "lost")).inc()
         log.info(
             "webhook_attempt",
             delivery_id=delivery_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +12,10 @@ import structlog
 
 from domain.context import CancellationToken, JobCanceled, JobContext
 from domain.job_types import Registry
+from domain.model import Job, JobStatus
 from domain.model.job import ErrorType
 from domain.services.execution import Claim, ExecutionService
+from workers import instruments
 from workers.watchdog import Watchdog
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,9 @@ class JobRunner:
         if claim is None:
             return
         log.info("job_started", job_id=job_id, attempt=claim.attempt, job_type=claim.type)
+        instruments.JOBS_STARTED.labels(claim.type, claim.queue).inc()
+        instruments.QUEUE_WAIT.labels(claim.type).observe(claim.waited_seconds)
+        started = time.monotonic()
         token = CancellationToken()
         context = JobContext(claim.job_id, claim.attempt, claim.deadline, token)
         watchdog = Watchdog(
@@ -54,6 +60,7 @@ class JobRunner:
             outcome = self._call(claim, context)
         finally:
             watchdog.stop()
+        instruments.RUN_DURATION.labels(claim.type).observe(time.monotonic() - started)
         self._record(claim, token, outcome)
 
     def _call(self, claim: Claim, context: JobContext) -> tuple[str, Any]:
@@ -68,17 +75,28 @@ class JobRunner:
 
     def _record(self, claim: Claim, token: CancellationToken, outcome: tuple[str, Any]) -> None:
         kind, value = outcome
+        job: Job | None = None
         if token.reason == "timeout":
-            self._execution.fail(claim, ErrorType.TIMEOUT, f"ran past {claim.timeout_seconds} s")
+            job = self._execution.fail(
+                claim, ErrorType.TIMEOUT, f"ran past {claim.timeout_seconds} s"
+            )
         elif token.reason == "canceled" and kind != "ok":
-            self._execution.canceled(claim)
+            job = self._execution.canceled(claim)
         elif token.reason == "lease_lost":
             log.warning("run_abandoned", job_id=claim.job_id, reason=token.reason)
         elif kind == "ok":
-            self._execution.succeed(claim, value)
+            job = self._execution.succeed(claim, value)
         else:
-            self._execution.fail(claim, ErrorType.HANDLER_ERROR, value)
-        log.info("job_attempt_ended", job_id=claim.job_id, attempt=claim.attempt, outcome=kind)
+            job = self._execution.fail(claim, ErrorType.HANDLER_ERROR, value)
+        ended = _ended_as(job)
+        instruments.JOBS_FINISHED.labels(claim.type, claim.queue, ended).inc()
+        log.info(
+            "job_attempt_ended",
+            job_id=claim.job_id,
+            attempt=claim.attempt,
+            outcome=kind,
+            ended_as=ended,
+        )
 
     def _give_up(self, claim: Claim, token: CancellationToken) -> None:
         """The handler did not stop within the grace: record its end as if it had."""
@@ -86,3 +104,13 @@ class JobRunner:
         if self._end_process is not None:
             log.warning("ending_pool_process", job_id=claim.job_id, pid=os.getpid())
             self._end_process()
+
+
+def _ended_as(job: Job | None) -> str:
+    """The attempt's outcome as ``hopper_jobs_finished_total`` counts it. No job back means the
+    write was refused: the attempt no longer owned the job."""
+    if job is None:
+        return "lease_lost"
+    if job.status == JobStatus.QUEUED:
+        return "retrying"
+    return str(job.status)

@@ -13,6 +13,7 @@ import structlog
 
 from domain.errors import DomainError
 from domain.services.scheduling import SchedulerService
+from workers import instruments
 from workers.consumer_watch import ConsumerWatch
 
 log = structlog.get_logger(__name__)
@@ -34,7 +35,10 @@ class SchedulerLoop:
         signal.signal(signal.SIGINT, self._stop)
         log.info("scheduler_started")
         while not self.stopping.is_set():
-            self.stopping.wait(self.tick())
+            pause = self.tick()
+            due_at = time.monotonic() + pause
+            self.stopping.wait(pause)
+            instruments.SCHEDULER_LAG.set(max(0.0, time.monotonic() - due_at))
         log.info("scheduler_stopped")
 
     def tick(self) -> float:
@@ -48,16 +52,20 @@ class SchedulerLoop:
                 self._watch.check()
         except DomainError as exc:
             log.warning("scheduler_pass_failed", error=str(exc), error_type=type(exc).__name__)
+            instruments.SCHEDULER_PASSES.labels("failed").inc()
             return ERROR_PAUSE
-        if published or deliveries or reclaimed or purged:
+        instruments.SCHEDULER_PASSES.labels("ok").inc()
+        done = {
+            "published": published,
+            "published_deliveries": deliveries,
+            "reclaimed": reclaimed,
+            "purged": purged,
+        }
+        for action, count in done.items():
+            instruments.SCHEDULER_ACTIONS.labels(action).inc(count)
+        if any(done.values()):
             # jobs and webhook deliveries counted apart: `published` is jobs only
-            log.info(
-                "scheduler_pass",
-                published=published,
-                published_deliveries=deliveries,
-                reclaimed=reclaimed,
-                purged=purged,
-            )
+            log.info("scheduler_pass", **done)
             return 0.0
         return IDLE_PAUSE
 

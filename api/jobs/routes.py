@@ -22,6 +22,7 @@ from api.jobs.schemas import (
 )
 from api.json_body import HopperBlueprint
 from api.links import link
+from api.meta.instruments import count_submitted
 from api.pagination import LINK_HEADER, add_link, page_body
 from api.responses import json_response
 from domain.commands import SubmitJob
@@ -86,6 +87,7 @@ class JobCollection(MethodView):
     def post(self, body: dict[str, Any]) -> Response:
         """Submit a job"""
         (job,) = _service().submit(principal(), [_command(body)], g.request_id)
+        count_submitted([job])
         return _job_response(job, 202, {"Location": link(f"/v1/jobs/{job.id}")})
 
     @requires(Role.READER)
@@ -112,6 +114,7 @@ class JobBatch(MethodView):
         """Submit up to 500 jobs at once: all are accepted or none is"""
         commands = [_command(item) for item in body["jobs"]]
         jobs = _service().submit(principal(), commands, g.request_id, batch=True)
+        count_submitted(jobs)
         return json_response({"data": _jobs.dump(jobs, many=True)}, 202)
 
 

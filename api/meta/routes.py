@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from api.json_body import HopperBlueprint
 from api.meta.metrics import exposition
 from api.problems import problem
 from api.responses import json_response
+from domain.auth import bearer_matches
 
 blp = HopperBlueprint("meta", __name__, description="The service itself; no key needed.")
 NO_KEY = {"security": []}
@@ -68,11 +69,40 @@ def readyz() -> Response:
     200,
     {"type": "string"},
     content_type="text/plain",
-    description="Prometheus text: queue depths and ages, consumers per queue, running jobs, "
-    "pending deliveries.",
+    description="Prometheus text: request durations, jobs submitted, rate-limit refusals, and, "
+    "read from the database at the scrape, jobs waiting by reason and running per queue, the "
+    "oldest due job's age, paused queues, pending deliveries, and consumers per queue. With "
+    "`HOPPER_METRICS_PORT` set it is served there instead; with `HOPPER_METRICS_TOKEN`, only "
+    "to `Authorization: Bearer <token>`.",
 )
 def metrics() -> Response:
     """Prometheus metrics"""
     container = current_app.extensions["hopper"]
-    body, content_type = exposition(container.metrics, container.consumer_counts)
+    settings = container.settings
+    if settings.metrics_port is not None and _local_port() != settings.metrics_port:
+        return problem(404, "Metrics are served on the metrics port.", title="Not Found")
+    header = request.headers.get("Authorization")
+    if settings.metrics_token is not None and not bearer_matches(header, settings.metrics_token):
+        return problem(401, "Metrics need the metrics token.", title="Unauthorized")
+    body, content_type = exposition(container)
     return Response(body, mimetype=None, content_type=content_type)
+
+
+@blp.before_app_request
+def metrics_port_serves_metrics_only() -> Response | None:
+    """On ``HOPPER_METRICS_PORT`` the web tier answers ``/metrics`` and nothing else."""
+    port = current_app.extensions["hopper"].settings.metrics_port
+    if port is None or request.path == "/metrics" or _local_port() != port:
+        return None
+    return problem(404, "Only /metrics is served on this port.", title="Not Found")
+
+
+def _local_port() -> int | None:
+    """The port the connection came in on (its socket's, not a header's: none can forge it)."""
+    connection = request.environ.get("gunicorn.socket")
+    if connection is None:
+        return None
+    try:
+        return int(connection.getsockname()[1])
+    except (OSError, IndexError, TypeError, ValueError):
+        return None

@@ -178,6 +178,23 @@ class Job(Base):
         self._finish(now)
         self._emit("job.failed")
 
+    def hand_back(self, attempt: Attempt, now: datetime) -> None:
+        """Its worker stopped before the attempt ended (a graceful scale-down past its grace):
+        the attempt ends as ``worker_lost`` but does not count toward ``max_attempts``, and
+        the job is due again at once."""
+        self._own(attempt)
+        error = job_error(ErrorType.WORKER_LOST, f"handed back: {attempt.worker} stopped")
+        attempt.close(AttemptStatus.FAILED, now, error)
+        self.attempts -= 1
+        if self.cancel_requested:
+            self._end_canceled(now)
+            return
+        self.status = JobStatus.QUEUED
+        self.run_at = now
+        self.current_attempt_id = None
+        self.lease_expires_at = None
+        self.published_at = now
+
     def cancel(self, now: datetime) -> None:
         """Cancel now if queued; if running, ask the handler to stop."""
         if self.status == JobStatus.QUEUED:

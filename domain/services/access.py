@@ -34,8 +34,10 @@ class AccessService:
         uow: Callable[[], UnitOfWork],
         keys: KeyCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._uow = uow
+        self._reads = reads or uow  # reads alone: outside a transaction, maybe on a replica
         self._keys = keys or KeyCache(refresh_after=REFRESH_SECONDS)
         self._clock = clock  # a cached key's expiry is judged by it, without the database
 
@@ -111,7 +113,7 @@ class AccessService:
         self, principal: Principal, limit: int, cursor: str | None
     ) -> Page[AuditEvent]:
         before = decode_cursor(cursor, "aud") if cursor else None
-        with self._uow() as uow:
+        with self._reads() as uow:
             return paginate(uow.keys.audit_page(principal.tenant_id, before, limit + 1), limit)
 
     def authenticate(self, presented: str) -> Principal:

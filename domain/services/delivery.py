@@ -78,13 +78,15 @@ class DeliveryService:
                 return None  # another worker took it first
             return outgoing
 
-    def record(self, outgoing: Outgoing, outcome: Outcome) -> None:
+    def record(self, outgoing: Outgoing, outcome: Outcome) -> str | None:
+        """Record the attempt; returns the delivery's status after it (``succeeded``,
+        ``pending`` for a retry, ``failed``), or None if the attempt was no longer its own."""
         for _ in range(_RACE_RETRIES):
             with self._uow() as uow:
                 now = uow.now()
                 delivery = uow.webhooks.delivery_unscoped(outgoing.delivery_id)
                 if delivery is None or delivery.claim_token != outgoing.token:
-                    return  # deleted, or taken back after its hold lapsed
+                    return None  # deleted, or taken back after its hold lapsed
                 endpoint = uow.webhooks.locked_endpoint(delivery.endpoint_id)
                 uow.add(_attempt(delivery.id, now, outcome))
                 delivery.attempts += 1
@@ -93,7 +95,8 @@ class DeliveryService:
                     uow.commit()
                 except StaleDataError:
                     continue
-                return
+                return delivery.status
+        return None
 
     def _take(
         self, uow: UnitOfWork, delivery: Delivery, endpoint: Endpoint | None, now: datetime

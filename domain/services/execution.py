@@ -8,7 +8,7 @@ job, so a duplicate message never runs a job twice and a late write from a lost 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from domain.job_types import Registry
 from domain.model import Attempt, Job, JobStatus
 from domain.model.job import ErrorType, job_error
 from domain.retry import backoff_seconds
+from domain.services.dispatch import run_command
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
 
@@ -37,10 +38,12 @@ class Claim:
     attempt_id: str
     attempt: int
     type: str
+    queue: str
     payload: Any
     deadline: datetime
     timeout_seconds: int
     request_id: str | None
+    waited_seconds: float = 0.0  # from when the job was due to this claim
 
 
 class ExecutionService:
@@ -54,17 +57,20 @@ class ExecutionService:
     def claim(self, job_id: str, worker: str) -> Claim | None:
         """Start the job's next attempt, or None if it is not ours to run now."""
         with self._uow() as uow:
-            job, now, has_endpoints = uow.jobs.with_clock(job_id)
+            job, now, has_endpoints, paused = uow.jobs.with_clock(job_id)
             uow.fix_clock(now)
             if job is not None and not has_endpoints:
                 uow.no_endpoints(job.tenant_id)
             if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
                 return None
+            if paused:
+                return None  # it waits; lifting the pause publishes it again
             if job.type not in self._registry:
                 log.warning("unknown_job_type_left_queued", job_id=job_id, job_type=job.type)
                 return None
             if job.run_at > now:
                 return None
+            due_at = job.run_at
             attempt = job.start(new_id("att"), worker, now, self.lease)
             uow.add(attempt)
             try:
@@ -76,11 +82,28 @@ class ExecutionService:
                 attempt_id=attempt.id,
                 attempt=attempt.number,
                 type=job.type,
+                queue=job.queue,
                 payload=job.payload,
                 deadline=now + timedelta(seconds=job.timeout_seconds),
                 timeout_seconds=job.timeout_seconds,
                 request_id=job.request_id,
+                waited_seconds=max(0.0, (now - due_at).total_seconds()),
             )
+
+    def hand_back(self, workers: Sequence[str]) -> list[str]:
+        """End the attempts still running on ``workers`` (processes that are stopping) as handed
+        back, and publish their jobs again at once. Returns the jobs' ids."""
+        with self._uow() as uow:
+            now = uow.now()
+            runs = uow.jobs.running_on(workers)
+            for job, attempt in runs:
+                job.hand_back(attempt, now)
+                if job.status == JobStatus.QUEUED:
+                    uow.publish_after_commit(
+                        run_command(job, self._settings.hard_limit_margin_seconds)
+                    )
+            uow.commit()
+            return [job.id for job, _ in runs]
 
     def look(self, claim: Claim) -> tuple[bool, bool]:
         """Without writing: (the claim still owns the job, cancellation requested)."""

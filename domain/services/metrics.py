@@ -1,27 +1,35 @@
-"""What operators watch to size worker pools: queue depth and age, running jobs, pending
-deliveries. Read from the database (the source of truth) when scraped."""
+"""What operators watch to size worker pools, read from the database (the source of truth) when
+scraped: per queue, jobs waiting by reason and running, the oldest due job's age, the tenants a
+queue is paused for; and the webhook deliveries pending. One statement a scrape, and the answer
+is kept for ``CACHE_SECONDS``, so that several scrapers cost the database one read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import CompoundSelect, String, func, literal_column, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
 
 from domain import queues as queue_names
-from domain.model import Job
 from domain.ports import QueueConsumers
+from domain.queue_control.model import QueuePause
+from domain.queue_control.repository import figures_statement
+from domain.queue_control.service import QueueView, queue_views
 from domain.unit_of_work import UnitOfWork
 from domain.webhooks.model import Delivery
 
+CACHE_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
-class QueueFigures:
-    queue: str
-    queued: int
-    running: int
-    oldest_queued_seconds: float
+class Gauges:
+    queues: list[QueueView]
+    pauses: dict[str, int]  # per queue, how many tenants (or ``*``) it is paused for
+    pending_deliveries: int
 
 
 @dataclass(frozen=True)
@@ -33,28 +41,30 @@ class StarvedQueue:
 
 
 class MetricsService:
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
-        self._uow = uow
+    def __init__(
+        self, reads: Callable[[], UnitOfWork], queues: Callable[[], Iterable[str]]
+    ) -> None:
+        self._reads = reads
+        self._queues = queues
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Gauges] | None = None
 
-    def queues(self) -> list[QueueFigures]:
-        """Per queue: jobs due and waiting, jobs running, and how long the oldest due one has
-        waited (ix_jobs_due and ix_jobs_lease serve these)."""
-        with self._uow() as uow:
+    def gauges(self) -> Gauges:
+        """The figures, at most ``CACHE_SECONDS`` old."""
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] > CACHE_SECONDS:
+                self._cached = (time.monotonic(), self._read())
+            return self._cached[1]
+
+    def _read(self) -> Gauges:
+        with self._reads() as uow:
             now = uow.now()
-            waiting = _waiting(uow, now)
-            running = dict(
-                uow.session.execute(
-                    select(Job.queue, func.count())
-                    .where(Job.status == "running")
-                    .group_by(Job.queue)
-                ).all()
-            )
-        figures = {
-            q: QueueFigures(q, n, running.get(q, 0), _age(now, oldest)) for q, n, oldest in waiting
-        }
-        for queue, count in running.items():
-            figures.setdefault(queue, QueueFigures(queue, 0, count, 0.0))
-        return sorted(figures.values(), key=lambda f: f.queue)
+            rows = uow.session.execute(_one_statement(now)).all()
+        jobs = [row for row in rows if row[0] == "jobs"]
+        views = queue_views(self._queues(), [row[1:] for row in jobs], now)
+        pauses = {row[1]: row[3] for row in rows if row[0] == "pauses"}
+        pending = sum(row[3] for row in rows if row[0] == "deliveries")
+        return Gauges(sorted(views.values(), key=lambda v: v.queue), pauses, pending)
 
     def starved_queues(self, consumers: QueueConsumers) -> list[StarvedQueue]:
         """Queues with due work (jobs, or webhook deliveries) and no consumer, as far as the
@@ -66,35 +76,36 @@ class MetricsService:
         return [StarvedQueue(q, n) for q, n in sorted(due.items()) if counts.get(q, 0) == 0]
 
     def _due_work(self) -> dict[str, int]:
-        with self._uow() as uow:
+        with self._reads() as uow:
             now = uow.now()
-            due = {queue: count for queue, count, _oldest in _waiting(uow, now)}
+            rows = uow.session.execute(figures_statement(now, None)).all()
             deliveries = uow.session.scalar(
                 select(func.count()).where(
                     Delivery.status == "pending", Delivery.next_attempt_at <= now
                 )
             )
+        due = {queue: count for queue, reason, count, _oldest in rows if reason == "due"}
         if deliveries:
             due[queue_names.WEBHOOKS] = int(deliveries)
         return due
 
-    def pending_deliveries(self) -> int:
-        with self._uow() as uow:
-            return int(
-                uow.session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
-            )
+
+def _one_statement(now: datetime) -> CompoundSelect:
+    """The jobs' figures, the pauses per queue and the pending deliveries, as one result of
+    (part, queue, reason, count, oldest)."""
+    jobs = figures_statement(now, None).subquery()
+    nothing = literal_column("NULL")
+    return union_all(
+        select(_text("jobs"), jobs.c.queue, jobs.c.reason, jobs.c.count, jobs.c.oldest),
+        select(_text("pauses"), QueuePause.queue, _text(""), func.count(), nothing).group_by(
+            QueuePause.queue
+        ),
+        select(_text("deliveries"), _text(""), _text(""), func.count(), nothing).where(
+            Delivery.status == "pending"
+        ),
+    )
 
 
-def _waiting(uow: UnitOfWork, now: datetime) -> Sequence[Row[tuple[str, int, datetime]]]:
-    """Per queue: how many jobs are due and waiting, and since when the oldest."""
-    return uow.session.execute(
-        select(Job.queue, func.count(), func.min(Job.run_at))
-        .where(Job.status == "queued", Job.run_at <= now)
-        .group_by(Job.queue)
-    ).all()
-
-
-def _age(now: object, oldest: object) -> float:
-    if oldest is None:
-        return 0.0
-    return max(0.0, (now - oldest).total_seconds())  # type: ignore[operator]
+def _text(value: str) -> ColumnElement[str]:
+    """A constant written into the statement (a bound one has no type a UNION can settle)."""
+    return literal_column(f"'{value}'", String)

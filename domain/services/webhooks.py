@@ -51,8 +51,10 @@ class WebhookService:
         box: SecretBox,
         guard: UrlGuard,
         final_step: int,
+        reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._uow = uow
+        self._reads = reads or uow  # reads alone: outside a transaction, maybe on a replica
         self._box = box
         self._guard = guard
         self._final_step = final_step
@@ -180,7 +182,7 @@ class WebhookService:
         self, principal: Principal, endpoint_id: str, limit: int, cursor: str | None
     ) -> Page[DeliveryView]:
         before = decode_cursor(cursor, "dlv") if cursor else None
-        with self._uow() as uow:
+        with self._reads() as uow:
             self._find(uow, principal, endpoint_id)
             page = paginate(uow.webhooks.delivery_page(endpoint_id, before, limit + 1), limit)
             logs = uow.webhooks.attempt_logs([d.id for d in page.items])
@@ -188,7 +190,7 @@ class WebhookService:
             return Page(views, page.next_cursor)
 
     def delivery(self, principal: Principal, endpoint_id: str, delivery_id: str) -> DeliveryView:
-        with self._uow() as uow:
+        with self._reads() as uow:
             delivery = self._find_delivery(uow, principal, endpoint_id, delivery_id)
             return DeliveryView(delivery, uow.webhooks.attempt_logs([delivery.id])[delivery.id])
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,9 @@ from hopper.bootstrap import bootstrap
 from hopper.migrate import downgrade, migrate
 from tests.factories import unique
 from tests.services import real_env
-from tests.stack import HOPPER, ROOT
+from tests.stack import run_hopper
 
-
-def hopper(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [HOPPER, *args],
-        cwd=ROOT,
-        env={**os.environ, **real_env(), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+hopper = run_hopper
 
 
 @pytest.mark.parametrize(

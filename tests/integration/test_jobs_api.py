@@ -262,20 +262,22 @@ def test_meta_routes(client: FlaskClient) -> None:
 
 def test_metrics_report_queue_depth_and_age(client: FlaskClient, tenant: TenantKeys) -> None:
     def gauge(text: str, name: str) -> float:
-        line = next(line for line in text.splitlines() if line.startswith(name))
+        line = next(line for line in text.splitlines() if line.startswith(name + " "))
         return float(line.rsplit(" ", 1)[1])
 
-    before = client.get("/metrics")
-    assert before.status_code == 200
-    assert before.mimetype == "text/plain"
-    queued_before = (
-        gauge(before.get_data(as_text=True), 'hopper_jobs{queue="long",status="queued"}')
-        if 'queue="long",status="queued"' in before.get_data(as_text=True)
-        else 0.0
-    )
+    def scrape() -> str:
+        client.application.extensions["hopper"].metrics._cached = None  # read afresh
+        answer = client.get("/metrics")
+        assert answer.status_code == 200
+        assert answer.mimetype == "text/plain"
+        return answer.get_data(as_text=True)
+
+    due = 'hopper_jobs_waiting{queue="long",reason="due"}'
+    queued_before = gauge(scrape(), due)
     submit(client, tenant, {"type": "sleep", "payload": {"seconds": 1}})
-    after = client.get("/metrics").get_data(as_text=True)
+    after = scrape()
     assert gauge(after, "hopper_database_up") == 1
-    assert gauge(after, 'hopper_jobs{queue="long",status="queued"}') == queued_before + 1
-    assert gauge(after, 'hopper_queue_oldest_seconds{queue="long"}') >= 0
+    assert gauge(after, due) == queued_before + 1
+    assert gauge(after, 'hopper_queue_oldest_due_seconds{queue="long"}') >= 0
+    assert 'hopper_http_request_duration_seconds_count{method="POST",route="/v1/jobs"' in after
     assert "hopper_webhook_deliveries_pending" in after

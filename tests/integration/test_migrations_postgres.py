@@ -71,6 +71,7 @@ ADDS: dict[str, dict[str, set[Any]]] = {
     "0005": {"tables": set(), "indexes": set(), "columns": {("idempotency_records", "api_key_id")}},
     "0006": {"tables": set(), "indexes": set(), "columns": set()},  # triggers: see their tests
     "0007": {"tables": set(), "indexes": set(), "columns": set()},
+    "0008": {"tables": {"queue_pauses"}, "indexes": set(), "columns": set()},
 }
 
 

@@ -26,7 +26,7 @@ from tests import scale, services
 
 TENANT = "ten_scale042"
 # Tables small enough that reading them whole is the right plan: one row a tenant, or fewer.
-SMALL = {"tenants", "webhook_endpoints", "alembic_version"}
+SMALL = {"tenants", "webhook_endpoints", "alembic_version", "queue_pauses"}
 
 
 @dataclass
@@ -191,11 +191,18 @@ def test_each_hot_query_uses_its_index_at_scale(big: Container, case: str) -> No
 
 
 def test_the_metrics_queries_use_the_partial_indexes_at_scale(big: Container) -> None:
-    found = plans(big, lambda: (big.metrics.queues(), big.metrics._due_work()))
-    found += plans(big, big.metrics.pending_deliveries)
+    found = plans(big, lambda: (big.metrics._read(), big.metrics._due_work()))
     used = set().union(*(plan.indexes for plan in found))
     assert {"ix_jobs_due", "ix_jobs_lease"} <= used, [(p.statement, p.indexes) for p in found]
     assert used & {"ix_webhook_deliveries_due", "ix_webhook_deliveries_in_flight"}
+    for plan in found:
+        assert plan.whole <= SMALL, (plan.statement, plan.whole)
+
+
+def test_a_tenants_queue_figures_read_its_own_jobs_by_index_at_scale(big: Container) -> None:
+    found = plans(big, lambda: big.queue_control.overview(TENANT))
+    used = set().union(*(plan.indexes for plan in found))
+    assert "ix_jobs_tenant_id_status_id" in used, [(p.statement, p.indexes) for p in found]
     for plan in found:
         assert plan.whole <= SMALL, (plan.statement, plan.whole)
 

@@ -318,9 +318,9 @@ class FakeJobRepository:
     def get_unscoped(self, job_id: str) -> Job | None:
         return self._uow.load(Job, job_id)
 
-    # The fake store keeps no webhook endpoints: no tenant has one.
-    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool]:
-        return self._uow.load(Job, job_id), self._uow.now(), False
+    # The fake store keeps no webhook endpoints and no queue pauses.
+    def with_clock(self, job_id: str) -> tuple[Job | None, datetime, bool, bool]:
+        return self._uow.load(Job, job_id), self._uow.now(), False, False
 
     def attempt_with_clock(
         self, job_id: str, attempt_id: str

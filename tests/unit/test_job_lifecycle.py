@@ -425,3 +425,36 @@ def test_attempt_numbers_continue_across_a_manual_retry() -> None:
 
     assert first.number == 1
     assert second.number == 2
+
+
+# -- hand back (a graceful stop past its grace) ------------------------------------------------
+
+
+def test_a_handed_back_attempt_does_not_count_and_the_job_is_due_at_once() -> None:
+    job = make_job(max_attempts=1)
+    attempt = start(job, worker="host:7")
+    job.hand_back(attempt, later(5))
+    assert (job.status, job.attempts, job.attempts_total) == (JobStatus.QUEUED, 0, 1)
+    assert job.run_at == later(5) and job.published_at == later(5)
+    assert (job.current_attempt_id, job.lease_expires_at) == (None, None)
+    assert attempt.status == AttemptStatus.FAILED and attempt.finished_at == later(5)
+    assert attempt.error == job_error(ErrorType.WORKER_LOST, "handed back: host:7 stopped")
+    second = start(job, later(6))
+    assert (second.number, job.attempts) == (2, 1)  # numbered on; one of one counted
+    assert job.take_events() == ["job.started", "job.started"]
+
+
+def test_a_handed_back_job_that_was_asked_to_cancel_ends_canceled() -> None:
+    job = make_job()
+    attempt = start(job)
+    job.cancel(later(1))
+    job.hand_back(attempt, later(2))
+    assert job.status == JobStatus.CANCELED and job.finished_at == later(2)
+
+
+def test_only_the_owning_attempt_can_be_handed_back() -> None:
+    job = make_job()
+    attempt = start(job)
+    job.succeed(attempt, {"message": "done"}, later(1))
+    with pytest.raises(LeaseLost):
+        job.hand_back(attempt, later(2))

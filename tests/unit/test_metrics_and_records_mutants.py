@@ -4,6 +4,7 @@ and retention purge (``SchedulerService``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,9 @@ from domain.idempotency import Claim
 from domain.ids import new_id
 from domain.model import AuditEvent, IdempotencyRecord, Job, Role
 from domain.ports import DeliverWebhook
-from domain.services.metrics import MetricsService, QueueFigures, StarvedQueue, _age
+from domain.queue_control.service import QueueView
+from domain.queues import WAITING_REASONS
+from domain.services.metrics import CACHE_SECONDS, MetricsService, StarvedQueue
 from domain.services.scheduling import Retention, SchedulerService
 from domain.webhooks.model import Delivery, Event
 from tests.unit.builders import echo, sleep
@@ -53,54 +56,72 @@ class Consumers:
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def test_no_jobs_no_figures(stack: MemoryStack) -> None:
-    assert metrics(stack).queues() == []
-    assert metrics(stack).pending_deliveries() == 0
+def gauges(stack: MemoryStack) -> dict[str, QueueView]:
+    metrics(stack)._cached = None  # each test reads afresh: the cache has its own test
+    return {view.queue: view for view in metrics(stack).gauges().queues}
 
 
-def test_queue_figures_count_due_waiting_and_running_jobs_per_queue(
+def waiting(view: QueueView) -> dict[str, int]:
+    return {reason: n for reason, n in view.waiting.items() if n}
+
+
+def test_no_jobs_every_queue_reads_zero(stack: MemoryStack) -> None:
+    views = gauges(stack)
+    assert sorted(views) == stack.container.job_queues()
+    assert all(waiting(v) == {} and v.running == 0 for v in views.values())
+    assert set(views["default"].waiting) == set(WAITING_REASONS)
+    assert metrics(stack).gauges().pending_deliveries == 0
+
+
+def test_figures_count_jobs_by_why_they_wait_and_running_per_queue(
     stack: MemoryStack, admin: Principal
 ) -> None:
-    waiting = [submit(stack, admin) for _ in range(3)]
-    submit(stack, admin, echo(run_at=datetime.now(UTC) + timedelta(hours=1)))  # not due
+    due = [submit(stack, admin) for _ in range(3)]
+    submit(stack, admin, echo(run_at=datetime.now(UTC) + timedelta(hours=1)))
+    retried = submit(stack, admin)
+    stack.set_rows(Job, retried.id, attempts=1, run_at=datetime.now(UTC) + timedelta(minutes=1))
     long_job = submit(stack, admin, sleep(1))
-    stack.set_rows(Job, waiting[0].id, run_at=datetime.now(UTC) - timedelta(seconds=100))
-    stack.container.execution.claim(waiting[1].id, "host:1")
+    stack.set_rows(Job, due[0].id, run_at=datetime.now(UTC) - timedelta(seconds=100))
+    stack.container.execution.claim(due[1].id, "host:1")
     stack.container.execution.claim(long_job.id, "host:1")
-    figures = metrics(stack).queues()
-    assert [f.queue for f in figures] == sorted(f.queue for f in figures)
-    by_queue = {f.queue: f for f in figures}
-    default = by_queue["default"]
-    assert (default.queued, default.running) == (2, 1)
-    assert 99 <= default.oldest_queued_seconds <= 130
-    assert by_queue[long_job.queue] == QueueFigures(long_job.queue, 0, 1, 0.0)
+    views = gauges(stack)
+    default = views["default"]
+    assert waiting(default) == {"due": 2, "run_at": 1, "backoff": 1}
+    assert default.running == 1
+    assert 99 <= default.oldest_due_seconds <= 130
     assert long_job.queue != "default"
+    assert (waiting(views[long_job.queue]), views[long_job.queue].running) == ({}, 1)
+    assert views[long_job.queue].oldest_due_seconds == 0.0
 
 
-def test_a_queue_with_running_jobs_only_reads_zero_waiting(
+def test_a_paused_queue_counts_its_due_jobs_as_paused_not_due(
     stack: MemoryStack, admin: Principal
 ) -> None:
-    job = submit(stack, admin)
-    stack.container.execution.claim(job.id, "host:1")
-    assert metrics(stack).queues() == [QueueFigures("default", 0, 1, 0.0)]
+    submit(stack, admin)
+    later = submit(stack, admin, echo(run_at=datetime.now(UTC) + timedelta(hours=1)))
+    stack.container.queue_control.pause(admin.tenant_id, "default")
+    view = gauges(stack)["default"]
+    assert waiting(view) == {"paused": 1, "run_at": 1}
+    assert view.oldest_due_seconds == 0.0  # a paused job waits for the pause, not a worker
+    assert metrics(stack).gauges().pauses == {"default": 1}
+    assert later.status == "queued"
 
 
-def test_a_job_due_in_the_future_is_not_waiting(stack: MemoryStack, admin: Principal) -> None:
-    submit(stack, admin, echo(run_at=datetime.now(UTC) + timedelta(minutes=5)))
-    assert metrics(stack).queues() == []
+def test_the_figures_are_read_once_for_a_few_seconds(stack: MemoryStack, admin: Principal) -> None:
+    first = metrics(stack).gauges()
+    submit(stack, admin)
+    assert metrics(stack).gauges() is first
+    metrics(stack)._cached = (time.monotonic() - CACHE_SECONDS - 1, first)
+    assert metrics(stack).gauges().queues != first.queues
 
 
 def test_age_of_a_just_due_job_is_small_and_never_negative(
     stack: MemoryStack, admin: Principal
 ) -> None:
     submit(stack, admin)
-    [figure] = metrics(stack).queues()
-    assert figure.queued == 1 and figure.running == 0
-    assert 0.0 <= figure.oldest_queued_seconds < 5
-    now = datetime.now(UTC)
-    assert _age(now, now + timedelta(seconds=3)) == 0.0
-    assert _age(now, now - timedelta(seconds=3)) == 3.0
-    assert _age(now, None) == 0.0
+    view = gauges(stack)["default"]
+    assert waiting(view) == {"due": 1} and view.running == 0
+    assert 0.0 <= view.oldest_due_seconds < 5
 
 
 def test_starved_queues_are_those_with_due_work_and_no_consumer(
@@ -140,9 +161,11 @@ def test_due_deliveries_count_for_the_webhooks_queue(stack: MemoryStack, admin: 
     newest = stack.webhooks.deliveries(admin, endpoint.id, 1, None).items[0].id
     stack.set_rows(Delivery, newest, next_attempt_at=later)
     assert metrics(stack).starved_queues(Consumers({})) == [StarvedQueue("webhooks", 2)]
-    assert metrics(stack).pending_deliveries() == 3
+    metrics(stack)._cached = None
+    assert metrics(stack).gauges().pending_deliveries == 3
     stack.set_rows(Delivery, ids[0], status="succeeded")
-    assert metrics(stack).pending_deliveries() == 2
+    metrics(stack)._cached = None
+    assert metrics(stack).gauges().pending_deliveries == 2
     assert metrics(stack).starved_queues(Consumers({})) == [StarvedQueue("webhooks", 1)]
     assert metrics(stack).starved_queues(Consumers({"webhooks": 1})) == []
 
