@@ -23,6 +23,8 @@ from typing import Any
 import structlog
 from celery.signals import worker_init, worker_shutting_down
 
+from hopper import telemetry
+
 log = structlog.get_logger(__name__)
 
 
@@ -67,6 +69,7 @@ class GracefulStop:
         log.warning("worker_stopped_after_grace", handed_back=len(handed), job_ids=handed)
         sys.stdout.flush()
         sys.stderr.flush()
+        telemetry.release()
         os._exit(0)
 
     def _pool_processes(self) -> list[int]:

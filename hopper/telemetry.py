@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -31,21 +32,44 @@ from domain.settings import Settings
 log = structlog.get_logger(__name__)
 
 FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+_PREFIX = "hopper-metrics-"
 
 
 def prepare(kind: str) -> None:
-    """Give this process tree a folder for its figures, unless a parent gave one already."""
+    """Give this process tree a folder for its figures, unless a parent gave one already.
+    Folders left by trees that were killed outright (their owner is gone) are swept first."""
     if os.environ.get(FOLDER_VARIABLE):
         return
-    folder = tempfile.mkdtemp(prefix=f"hopper-metrics-{kind}-")
-    os.environ[FOLDER_VARIABLE] = folder
+    _sweep()
     owner = os.getpid()
-    atexit.register(lambda: _remove(folder, owner))
+    folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{owner}-{kind}-")
+    os.environ[FOLDER_VARIABLE] = folder
+    atexit.register(release)
 
 
-def _remove(folder: str, owner: int) -> None:
-    if os.getpid() == owner:  # a forked child runs atexit too: the folder is not its own
+def release() -> None:
+    """Remove this tree's folder; only its owner does (a forked child runs atexit too). Call
+    it before ``os._exit``, which runs no atexit handler."""
+    folder = os.environ.get(FOLDER_VARIABLE, "")
+    if Path(folder).name.startswith(f"{_PREFIX}{os.getpid()}-"):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        owner = folder.name[len(_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def registry() -> Any:
