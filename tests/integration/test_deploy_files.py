@@ -24,12 +24,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from domain.queues import JOB_QUEUES, WEBHOOKS
 from domain.settings import ConfigError, Settings
-from hopper.cli import _parser as hopper_parser
+from tests.integration.deploy_checks.files import COMPOSE_FILE, ROOT, TEST_KEYS
+from tests.integration.deploy_checks.hopper_cli import POOLS, check_worker_queues, parse_hopper
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
 
 SERVICES = {
@@ -51,10 +49,7 @@ HOPPER_COMMANDS = {
     "webhooks": "worker",
     "scheduler": "scheduler",
 }
-# Which queues each worker pool listens to, exactly.
-POOLS = {"worker": list(JOB_QUEUES), "webhooks": [WEBHOOKS]}
 WIRING = ("DATABASE_URL", "BROKER_URL", "REDIS_URL")
-TEST_KEYS = "eVElifrZZxG6FzhyHge64BouF0CklwOENwwD9c8ONiw="  # a Fernet key for this check only
 INSTALL_HINT = (
     "docker-compose is not on PATH; `make test` installs it through scripts/services.sh "
     "(or run: apt-get install docker-compose)"
@@ -111,21 +106,6 @@ def argv_of(command: str | list[str]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
-def parse_hopper(argv: list[str]) -> Any:
-    """The arguments as `hopper` itself reads them: a command it would reject fails here."""
-    try:
-        return hopper_parser().parse_args(argv)
-    except SystemExit:
-        pytest.fail(f"`hopper {shlex.join(argv)}` is not a valid hopper command", pytrace=False)
-
-
-def queues_of(argv: list[str]) -> list[str]:
-    args = parse_hopper(argv)
-    assert args.command == "worker", f"not a worker command: {argv}"
-    assert args.queues, f"the worker command names no queues with -Q: {argv}"
-    return [name.strip() for name in args.queues.split(",")]
-
-
 def procfile_entries() -> dict[str, list[str]]:
     entries: dict[str, list[str]] = {}
     for line in PROCFILE.read_text().splitlines():
@@ -143,13 +123,6 @@ def procfile_entries() -> dict[str, list[str]]:
 
 def check_services(config: Config) -> None:
     assert set(config["services"]) == SERVICES
-
-
-def check_worker_queues(argv: list[str], pool: str = "worker") -> None:
-    queues = queues_of(argv)
-    assert sorted(queues) == sorted(POOLS[pool]), (
-        f"the {pool} pool listens to {queues}; domain.queues says {POOLS[pool]}"
-    )
 
 
 def check_compose_worker_queues(config: Config) -> None:
