@@ -134,14 +134,16 @@ def _new_request(case: schemathesis.Case) -> None:
 
 
 def _negative_query_sent(case: schemathesis.Case) -> None:
-    """A negative query parameter whose value has no query-string form (none, or an empty list
-    or object) would vanish from the URL, and the API would rightly answer the request without
-    it; schemathesis checks only that the query as a whole is not empty. Each such value is
-    sent as the empty string instead, which every query parameter of the API refuses."""
+    """A negative query parameter whose value has no query-string form of its own (none, a
+    list or an object) would vanish from the URL or become something else in it (an object
+    is sent as its keys: `{"jÕ": 1}` becomes `type=jÕ`, a valid filter), and the API would
+    rightly answer the request; schemathesis checks only that the query as a whole is not
+    empty. Each such value is sent as the empty string instead, which every query parameter of
+    the API refuses."""
     if case.meta is None or not case.meta.is_negative_at(ParameterLocation.QUERY):
         return
     for name, value in (case.query or {}).items():
-        if value is None or value in ([], {}, ()):
+        if value is None or isinstance(value, list | dict | tuple):
             case.query[name] = ""
 
 

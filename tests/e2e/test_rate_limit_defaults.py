@@ -70,7 +70,7 @@ def test_a_loop_at_twice_the_creating_limit_is_refused_with_retry_after(stack: S
     def send(count: int) -> list[tuple[float, int, str | None]]:
         session, answers = requests.Session(), []
         for _ in range(count):
-            sent = time.monotonic()
+            sent = time.time()  # the counter's windows are aligned on the (shared) wall clock
             response = session.post(
                 f"{stack.base_url}/v1/jobs", data=invalid, headers=headers, timeout=30
             )
@@ -87,7 +87,15 @@ def test_a_loop_at_twice_the_creating_limit_is_refused_with_retry_after(stack: S
         f"the loop must outrun the limit: {len(first_window)} sent in the first {window} s"
     )
     assert {status for _, status, _ in answers} == {422, 429}
-    let_through = [a for a in first_window if a[1] != 429]
-    assert len(let_through) <= limit.amount  # a moving window: no more than the limit got in
+    # What the sliding-window counter promises (api.rate_counter): never more than the limit in
+    # a window-aligned span. (A span that starts inside one window may hold more: the next
+    # window lets through as much of the limit as the share of the previous one behind it.)
+    let_through: dict[int, int] = {}
+    for sent, status, _ in answers:
+        if status != 429:
+            aligned = int(sent // window)
+            let_through[aligned] = let_through.get(aligned, 0) + 1
+    assert max(let_through.values()) <= limit.amount, let_through
+    assert sum(let_through.values()) < len(answers)  # and the loop was refused
     refused = [after for _, status, after in answers if status == 429]
     assert all(after is not None and int(after) > 0 for after in refused)
