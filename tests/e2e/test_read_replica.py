@@ -26,7 +26,7 @@ from tests.stack import Stack, free_port, full_stack, wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "hopper_replicated"
-MAX_LAG = 2.0
+MAX_LAG = 1.0
 
 
 def as_postgres(*argv: str) -> None:
