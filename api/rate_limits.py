@@ -5,6 +5,7 @@ or while it is down, they are counted in process instead (fail open, and a log l
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ class Limiter:
     memory: MemoryCounter = field(default_factory=MemoryCounter)
     _warned_at: float = -_WARN_EVERY_SECONDS
     _failing_open_since: float | None = None  # counted up to here in the fail-open metric
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, checks: list[tuple[str, Limit]]) -> Verdict:
         if self.redis is not None:
@@ -53,10 +55,11 @@ class Limiter:
     def _failing_open(self, still: bool) -> None:
         """Adds the time since the last check to the fail-open seconds while Redis is away,
         up to the first check it answers again."""
-        now = time.monotonic()
-        if self._failing_open_since is not None:
-            RATE_LIMIT_FAIL_OPEN.inc(now - self._failing_open_since)
-        self._failing_open_since = now if still else None
+        with self._lock:
+            now = time.monotonic()
+            if self._failing_open_since is not None:
+                RATE_LIMIT_FAIL_OPEN.inc(now - self._failing_open_since)
+            self._failing_open_since = now if still else None
 
     def _warn(self, exc: Exception) -> None:
         if time.monotonic() - self._warned_at >= _WARN_EVERY_SECONDS:

@@ -204,6 +204,7 @@ class Settings:
             database_replica_url=_replica_of(
                 database_url,
                 reader.get("DATABASE_REPLICA_URL", _url(("postgresql",)), None),
+                reader.get("REDIS_URL", _url(("redis", "rediss", "unix")), None),
             ),
             replica_max_lag_seconds=reader.get(
                 "HOPPER_REPLICA_MAX_LAG_SECONDS", _positive_float, 5.0
@@ -250,7 +251,9 @@ class Settings:
             worker_grace_seconds=reader.get(
                 "HOPPER_WORKER_GRACE_SECONDS", _non_negative_float, 30.0
             ),
-            metrics_port=reader.get("HOPPER_METRICS_PORT", _port, None),
+            metrics_port=_metrics_port(
+                reader.get("PORT", _port, 8000), reader.get("HOPPER_METRICS_PORT", _port, None)
+            ),
             metrics_token=reader.get("HOPPER_METRICS_TOKEN", _token, None),
             hard_limit_margin_seconds=reader.get(
                 "HOPPER_HARD_LIMIT_MARGIN_SECONDS", _positive_float, 30.0
@@ -283,10 +286,21 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-def _replica_of(database_url: str, replica_url: str | None) -> str | None:
-    if replica_url is not None and not database_url.startswith("postgresql"):
+def _replica_of(database_url: str, replica_url: str | None, redis_url: str | None) -> str | None:
+    """Every web process must know the positions each key has seen: in Redis."""
+    if replica_url is None:
+        return None
+    if not database_url.startswith("postgresql"):
         raise ConfigError("DATABASE_REPLICA_URL", "a replica needs DATABASE_URL on PostgreSQL")
+    if redis_url is None:
+        raise ConfigError("DATABASE_REPLICA_URL", "a replica needs REDIS_URL (read-your-writes)")
     return replica_url
+
+
+def _metrics_port(port: int, metrics_port: int | None) -> int | None:
+    if metrics_port == port:
+        raise ConfigError("HOPPER_METRICS_PORT", f"must differ from PORT ({port})")
+    return metrics_port
 
 
 def _required_unless(embedded: bool, name: str, value: Any) -> Any:
@@ -295,6 +309,27 @@ def _required_unless(embedded: bool, name: str, value: Any) -> Any:
             name, "required when DATABASE_URL is set (the embedded default makes its own)"
         )
     return value
+
+
+# An error about one of these names it without the secret its value holds.
+_URLS = frozenset(
+    {
+        "DATABASE_URL",
+        "DATABASE_REPLICA_URL",
+        "HOPPER_LISTEN_DATABASE_URL",
+        "BROKER_URL",
+        "REDIS_URL",
+    }
+)
+_SECRETS = frozenset({"HOPPER_ENCRYPTION_KEYS", "HOPPER_METRICS_TOKEN"})
+
+
+def _shown(name: str, raw: str) -> str:
+    if name in _SECRETS:
+        return "(not shown: it is a secret)"
+    if name in _URLS:
+        return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", raw))  # the password masked
+    return repr(raw)
 
 
 class _Reader:
@@ -308,4 +343,4 @@ class _Reader:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            raise ConfigError(name, f"invalid value {raw!r} ({exc})") from None
+            raise ConfigError(name, f"invalid value {_shown(name, raw)} ({exc})") from None

@@ -82,11 +82,14 @@ def backup(settings: Settings, target: Path) -> float:
     pg_dump = pg_tool("pg_dump")
     partial = target.with_name(target.name + ".partial")
     started = time.monotonic()
+    previous = os.umask(0o077)  # the dump holds every payload and result: its owner's alone
     try:
         _run([pg_dump, "--format=custom", f"--file={partial}"], settings.database_url)
     except Failed:  # a half-written dump must not be taken for a backup
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        os.umask(previous)
     partial.replace(target)
     return time.monotonic() - started
 
@@ -100,8 +103,8 @@ def restore(settings: Settings, source: Path) -> Restored:
     engine = make_engine(settings, pool_size=1)
     try:
         _require_empty(engine)
-        flags = ["--no-owner", "--exit-on-error", "--single-transaction"]
-        _run([pg_restore, *flags, str(source)], settings.database_url)
+        flags = ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
+        _run([pg_restore, *flags], settings.database_url, (str(source),))
         return _repaired(engine)
     finally:
         engine.dispose()
@@ -190,9 +193,12 @@ def _require_empty(engine: Engine) -> None:
             raise Refused(f"database {database} is not empty: restore into a new, empty database")
 
 
-def _run(argv: list[str], database_url: str) -> None:
+def _run(argv: list[str], database_url: str, files: tuple[str, ...] = ()) -> None:
+    """``argv`` (the tool and its options), then the database, then ``files`` after ``--``
+    (a file named like an option is a file). Never a password prompt: a cron job or a
+    Kubernetes Job would wait on it forever."""
     libpq, password = libpq_target(database_url)
-    command = [*argv, f"--dbname={libpq}"]
+    command = [*argv, "--no-password", f"--dbname={libpq}", *(("--", *files) if files else ())]
     done = subprocess.run(command, env={**os.environ, **password})  # noqa: S603 - our own tool
     if done.returncode != 0:
         raise Failed(f"{Path(argv[0]).name} failed (exit {done.returncode}): nothing was written")

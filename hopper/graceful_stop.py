@@ -24,15 +24,16 @@ import structlog
 from celery.signals import worker_init, worker_shutting_down
 
 from hopper import telemetry
+from workers import instruments
 
 log = structlog.get_logger(__name__)
 
 
 class GracefulStop:
     """``hand_back`` takes the names of the pool's processes as their attempts record them
-    (``host:pid``) and returns the ids of the jobs it handed back."""
+    (``host:pid``) and returns the jobs it handed back."""
 
-    def __init__(self, grace_seconds: float, hand_back: Callable[[Sequence[str]], list[str]]):
+    def __init__(self, grace_seconds: float, hand_back: Callable[[Sequence[str]], list[Any]]):
         self._grace = grace_seconds
         self._hand_back = hand_back
         self._worker: Any = None
@@ -59,14 +60,17 @@ class GracefulStop:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        handed: list[str] = []
+        handed: list[Any] = []
         if pids:
             host = socket.gethostname()
             try:
                 handed = self._hand_back([f"{host}:{pid}" for pid in pids])
             except Exception as exc:  # the leases still lapse, and the scheduler takes them back
                 log.error("hand_back_failed", error=str(exc), error_type=type(exc).__name__)
-        log.warning("worker_stopped_after_grace", handed_back=len(handed), job_ids=handed)
+        for job in handed:
+            instruments.JOBS_FINISHED.labels(job.type, job.queue, "handed_back").inc()
+        job_ids = [job.id for job in handed]
+        log.warning("worker_stopped_after_grace", handed_back=len(handed), job_ids=job_ids)
         sys.stdout.flush()
         sys.stderr.flush()
         telemetry.release()

@@ -24,6 +24,10 @@ from sqlalchemy import Engine, text
 log = structlog.get_logger(__name__)
 
 STATE_SECONDS = 0.1  # how long the replica's replay position is trusted without asking again
+FAILED_SECONDS = 2.0  # how long a replica that did not answer is left alone
+INFINITE = float("inf")
+UNKNOWN_POSITION = 1 << 62  # a key whose position could not be read: the primary, for a while
+UNKNOWN_TTL_SECONDS = 60
 POSITION_TTL_SECONDS = 3600
 _LATER_ONLY = """
 local now = redis.call('GET', KEYS[1])
@@ -60,16 +64,18 @@ class Positions:
         if redis_url:
             import redis
 
-            client = redis.Redis.from_url(redis_url, socket_timeout=0.25)
+            client = redis.Redis.from_url(
+                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+            )
             self._script = client.register_script(_LATER_ONLY)
             self._client = client
 
-    def seen(self, key_id: str, position: int) -> None:
+    def seen(self, key_id: str, position: int, ttl: int = POSITION_TTL_SECONDS) -> None:
         with self._lock:
             self._local[key_id] = max(position, self._local.get(key_id, 0))
         if self._script is not None:
             try:
-                self._script(keys=[_redis_key(key_id)], args=[position, POSITION_TTL_SECONDS])
+                self._script(keys=[_redis_key(key_id)], args=[position, ttl])
             except Exception as exc:  # Redis away: this process still knows
                 log.warning("read_position_unsaved", error=type(exc).__name__)
 
@@ -105,7 +111,7 @@ class ReplicaReads:
         self._max_lag = max_lag_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._state: tuple[float, int, float] | None = None  # (asked at, replayed, lag)
+        self._state: tuple[float, int, float] | None = None  # (ask again at, replayed, lag)
 
     def begin(self, key_id: str | None, primary_only: bool) -> None:
         _current.set(_Request(key_id, primary_only))
@@ -119,9 +125,9 @@ class ReplicaReads:
         try:
             with self._primary.connect() as connection:
                 lsn = connection.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
-        except Exception as exc:  # the answer is sent; the next read goes to the primary
+        except Exception as exc:  # the answer is sent; the key's next reads go to the primary
             log.warning("read_position_unknown", error=type(exc).__name__)
-            self._positions.seen(request.key_id, 1 << 62)
+            self._positions.seen(request.key_id, UNKNOWN_POSITION, ttl=UNKNOWN_TTL_SECONDS)
             return
         self._positions.seen(request.key_id, lsn_number(str(lsn)))
 
@@ -148,31 +154,43 @@ class ReplicaReads:
 
     def state(self, fresh: bool = False) -> tuple[int, float]:
         """(the replica's replay position, its lag in seconds), asked at most every
-        ``STATE_SECONDS``. A replica that does not answer is infinitely behind."""
+        ``STATE_SECONDS``. A replica that does not answer is infinitely behind, and is not asked
+        again for ``FAILED_SECONDS``: readers do not queue up behind its timeouts."""
         with self._lock:
-            now = self._clock()
-            if fresh or self._state is None or now - self._state[0] > STATE_SECONDS:
-                self._state = (now, *self._ask())
+            if (
+                self._state is None
+                or self._clock() >= self._state[0]
+                or (fresh and self._state[2] != INFINITE)
+            ):
+                replayed, lag = self._ask()
+                hold = FAILED_SECONDS if lag == INFINITE else STATE_SECONDS
+                self._state = (self._clock() + hold, replayed, lag)
             return self._state[1], self._state[2]
 
     def lag_seconds(self) -> float:
         return self.state()[1]
 
     def _ask(self) -> tuple[int, float]:
+        """Caught up when it has replayed what the primary has written; else as far behind as
+        its last replayed transaction is old. (A replica whose stream stopped replays all it
+        received and would look caught up by its own figures alone.)"""
         try:
+            with self._primary.connect() as connection:
+                written = connection.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
             with self.replica.connect() as connection:
                 row = connection.execute(text(_REPLICA_STATE)).one()
         except Exception as exc:
             log.warning("replica_unavailable", error=type(exc).__name__)
-            return 0, float("inf")
-        replayed = lsn_number(str(row.replayed)) if row.replayed is not None else 0
-        return replayed, float(row.lag or 0.0)
+            return 0, INFINITE
+        if row.replayed is None:
+            return 0, INFINITE  # not a replica, or not replaying
+        replayed = lsn_number(str(row.replayed))
+        if replayed >= lsn_number(str(written)):
+            return replayed, 0.0
+        return replayed, INFINITE if row.behind is None else max(0.0, float(row.behind))
 
 
-# Caught up (everything received is replayed): no lag, however long since the last write.
-# Otherwise: how old the last replayed transaction is.
 _REPLICA_STATE = """
 SELECT pg_last_wal_replay_lsn() AS replayed,
-       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp()) AS behind
 """

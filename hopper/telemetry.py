@@ -27,7 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import structlog
 
 from domain.auth import bearer_matches
-from domain.settings import Settings
+from domain.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,8 @@ def release() -> None:
 def _sweep() -> None:
     for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
         owner = folder.name[len(_PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and not _alive(int(owner)):
+        # Our own pid on a folder we have not made yet: a container restarted with the same pid
+        if owner.isdigit() and (int(owner) == os.getpid() or not _alive(int(owner))):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -118,13 +119,16 @@ def serve(settings: Settings, collectors: Callable[[], Any] = registry) -> None:
     if settings.metrics_port is None:
         return
     app = _metrics_app(settings, collectors)
-    server = make_server(
-        settings.host,
-        settings.metrics_port,
-        app,
-        server_class=_ThreadingServer,
-        handler_class=_QuietHandler,
-    )
+    try:
+        server = make_server(
+            settings.host,
+            settings.metrics_port,
+            app,
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+    except OSError as exc:
+        raise ConfigError("HOPPER_METRICS_PORT", f"cannot listen on it: {exc.strerror}") from None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics_serving", port=settings.metrics_port)
 
@@ -155,5 +159,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = 10  # seconds a connection may take to send its request: idle ones hold no thread
+
     def log_message(self, format: str, *args: Any) -> None:
         return None

@@ -32,9 +32,9 @@ DELIVERY_THREADS = 16
 
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
-    telemetry.serve(settings)  # the tree's parent, or this pool's main process
-    if queue_names is None:
-        return WorkerTree(every_pool(concurrency)).run()
+    if queue_names is None:  # the tree's parent serves the metrics once its pools are started
+        return WorkerTree(every_pool(concurrency), started=lambda: telemetry.serve(settings)).run()
+    telemetry.serve(settings)
     names = _queues(queue_names)
     threaded = set(names) == {queues.WEBHOOKS}
     threads = concurrency or DELIVERY_THREADS
@@ -97,7 +97,7 @@ class _PerProcess:
     def delivery_runner(self) -> DeliveryRunner:
         return self._get()[2]
 
-    def hand_back(self, workers: Sequence[str]) -> list[str]:
+    def hand_back(self, workers: Sequence[str]) -> list[Any]:
         """From the pool's main process, once its pool processes are ended."""
         return self._get()[0].execution.hand_back(workers)
 

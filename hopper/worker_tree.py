@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import structlog
@@ -29,8 +29,13 @@ _PR_SET_PDEATHSIG = 1
 class WorkerTree:
     """Runs one ``hopper worker -Q …`` child per pool and waits for them all."""
 
-    def __init__(self, pools: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self, pools: Sequence[Sequence[str]], started: Callable[[], None] = lambda: None
+    ) -> None:
+        """``started`` runs once every pool is started (it may start threads: the pools are
+        forked before it, and fork with a thread running is not safe with ``preexec_fn``)."""
         self._pools = [list(argv) for argv in pools]
+        self._started = started
         self._children: dict[int, subprocess.Popen[bytes]] = {}  # reaped here, not by Popen
         self._stopping = False
 
@@ -49,6 +54,7 @@ class WorkerTree:
             )
             self._children[child.pid] = child
             log.info("worker_pool_started", pid=child.pid, args=" ".join(argv))
+        self._started()
         return self._wait_all()
 
     def _wait_all(self) -> int:

@@ -35,10 +35,12 @@ class SchedulerLoop:
         signal.signal(signal.SIGINT, self._stop)
         log.info("scheduler_started")
         while not self.stopping.is_set():
+            started = time.monotonic()
             pause = self.tick()
-            due_at = time.monotonic() + pause
+            # Had the pass taken no time, the next would start `pause` after this one started:
+            # a slow pass shows as lag, as a starved process does.
             self.stopping.wait(pause)
-            instruments.SCHEDULER_LAG.set(max(0.0, time.monotonic() - due_at))
+            instruments.SCHEDULER_LAG.set(max(0.0, time.monotonic() - started - pause))
         log.info("scheduler_stopped")
 
     def tick(self) -> float:

@@ -14,6 +14,9 @@ from prometheus_client import Counter, Histogram
 # Seconds; from a cached read (a few ms) to a long-poll held to its limit (30 s).
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+# Any client may send any token as a method: each would otherwise be a series of its own.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 HTTP_REQUEST_DURATION = Histogram(
     "hopper_http_request_duration_seconds",
     "Time to answer an HTTP request, by route template, method and status",
@@ -42,7 +45,8 @@ def observe_request(response: Response) -> Response:
     started = g.get("started")
     if started is not None:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        HTTP_REQUEST_DURATION.labels(route, request.method, str(response.status_code)).observe(
+        method = request.method if request.method in METHODS else "other"
+        HTTP_REQUEST_DURATION.labels(route, method, str(response.status_code)).observe(
             time.perf_counter() - started
         )
     return response

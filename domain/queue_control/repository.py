@@ -60,7 +60,9 @@ class QueueRepository:
         )
         if not gone.rowcount:
             return False
-        jobs = update(Job).where(Job.queue == queue, Job.status == "queued")
+        jobs = update(Job).where(
+            Job.queue == queue, Job.status == "queued", Job.published_at.is_not(None)
+        )
         if tenant_id != EVERY_TENANT:
             jobs = jobs.where(Job.tenant_id == tenant_id)
         self.session.execute(jobs.values(published_at=None))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from domain.auth import Principal
-from domain.errors import Conflict, FieldError, ValidationFailed
+from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.model import Role
 from domain.services.jobs import JobService
 from domain.unit_of_work import UnitOfWork
@@ -41,7 +41,7 @@ class BulkJobs:
             try:
                 move(operator, job_id)
                 moved += 1
-            except Conflict:
+            except (Conflict, NotFound):  # moved on, or purged, since it was selected
                 skipped += 1
         return moved, skipped
 

@@ -90,9 +90,9 @@ class ExecutionService:
                 waited_seconds=max(0.0, (now - due_at).total_seconds()),
             )
 
-    def hand_back(self, workers: Sequence[str]) -> list[str]:
+    def hand_back(self, workers: Sequence[str]) -> list[Job]:
         """End the attempts still running on ``workers`` (processes that are stopping) as handed
-        back, and publish their jobs again at once. Returns the jobs' ids."""
+        back, and publish their jobs again at once. Returns the jobs."""
         with self._uow() as uow:
             now = uow.now()
             runs = uow.jobs.running_on(workers)
@@ -103,7 +103,7 @@ class ExecutionService:
                         run_command(job, self._settings.hard_limit_margin_seconds)
                     )
             uow.commit()
-            return [job.id for job, _ in runs]
+            return [job for job, _ in runs]
 
     def look(self, claim: Claim) -> tuple[bool, bool]:
         """Without writing: (the claim still owns the job, cancellation requested)."""

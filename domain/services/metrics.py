@@ -107,5 +107,8 @@ def _one_statement(now: datetime) -> CompoundSelect:
 
 
 def _text(value: str) -> ColumnElement[str]:
-    """A constant written into the statement (a bound one has no type a UNION can settle)."""
+    """One of this module's constant words, written into the statement (a bound parameter has
+    no type a UNION can settle). Never anything from outside: it is not quoted."""
+    if not (value == "" or value.isidentifier()):
+        raise ValueError(f"not a constant word: {value!r}")
     return literal_column(f"'{value}'", String)

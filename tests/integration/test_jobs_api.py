@@ -281,3 +281,12 @@ def test_metrics_report_queue_depth_and_age(client: FlaskClient, tenant: TenantK
     assert gauge(after, 'hopper_queue_oldest_due_seconds{queue="long"}') >= 0
     assert 'hopper_http_request_duration_seconds_count{method="POST",route="/v1/jobs"' in after
     assert "hopper_webhook_deliveries_pending" in after
+
+
+def test_request_metrics_name_no_series_after_what_a_client_sends(client: FlaskClient) -> None:
+    """Any token may come as a method and any path as a URL: neither makes a series of its own."""
+    assert client.open("/v1/jobs", method="BREW").status_code in (401, 405)
+    assert client.get("/no-such-route-4f2a").status_code == 404
+    scraped = client.get("/metrics").get_data(as_text=True)
+    assert 'method="BREW"' not in scraped and "no-such-route-4f2a" not in scraped
+    assert 'method="other"' in scraped and 'route="unmatched"' in scraped

@@ -118,3 +118,14 @@ def test_a_request_that_touched_the_primary_keeps_its_position(positions: Positi
     assert positions.last("key_a") == 0x200
     positions.seen("key_a", 0x150)  # an older position never moves it back
     assert positions.last("key_a") == 0x200
+
+
+def test_a_replica_that_does_not_answer_is_left_alone_for_a_while(positions: Positions) -> None:
+    inf = float("inf")
+    replica = Replica([(0, inf), (100, 0.0)], positions)
+    replica.begin(None, primary_only=False)
+    assert not replica.may_read() and replica.asked == 1
+    replica.clock_now = 1.0
+    assert not replica.may_read() and replica.asked == 1  # not asked again yet
+    replica.clock_now = 2.5
+    assert replica.may_read() and replica.asked == 2

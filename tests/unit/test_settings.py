@@ -232,3 +232,52 @@ def test_the_hard_limit_margin_is_read() -> None:
         Settings.from_env({"HOPPER_HARD_LIMIT_MARGIN_SECONDS": "12.5"}).hard_limit_margin_seconds
         == 12.5
     )
+
+
+KEY = "eVElifrZZxG6FzhyHge64BouF0CklwOENwwD9c8ONiw="
+SERVICES = {"DATABASE_URL": POSTGRES, "HOPPER_ENCRYPTION_KEYS": KEY}
+
+
+def test_the_operators_settings_and_their_defaults() -> None:
+    settings = Settings.from_env(
+        {
+            **SERVICES,
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "DATABASE_REPLICA_URL": "postgresql+psycopg://hopper@replica:5432/hopper",
+            "HOPPER_METRICS_PORT": "9100",
+            "HOPPER_METRICS_TOKEN": "a-token-of-sixteen",
+            "HOPPER_WORKER_GRACE_SECONDS": "0",
+        }
+    )
+    assert settings.database_replica_url == "postgresql+psycopg://hopper@replica:5432/hopper"
+    assert (settings.metrics_port, settings.metrics_token) == (9100, "a-token-of-sixteen")
+    assert (settings.worker_grace_seconds, settings.replica_max_lag_seconds) == (0.0, 5.0)
+    defaults = Settings.from_env(SERVICES)
+    assert (defaults.metrics_port, defaults.metrics_token) == (None, None)
+    assert (defaults.worker_grace_seconds, defaults.database_replica_url) == (30.0, None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable", "says"),
+    [
+        ({"DATABASE_REPLICA_URL": "postgresql://r/h"}, "DATABASE_REPLICA_URL", "needs REDIS_URL"),
+        ({"HOPPER_METRICS_PORT": "8000"}, "HOPPER_METRICS_PORT", "must differ from PORT"),
+        ({"HOPPER_METRICS_TOKEN": "short"}, "HOPPER_METRICS_TOKEN", "at least 16"),
+        ({"HOPPER_WORKER_GRACE_SECONDS": "-1"}, "HOPPER_WORKER_GRACE_SECONDS", "0 or more"),
+    ],
+)
+def test_bad_operator_settings_stop_the_process_naming_the_variable(
+    extra: dict[str, str], variable: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**SERVICES, **extra})
+    assert raised.value.variable == variable and says in str(raised.value)
+
+
+def test_an_error_about_a_secret_never_shows_its_value() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**SERVICES, "HOPPER_METRICS_TOKEN": "short pw"})
+    assert "short pw" not in str(raised.value) and "not shown" in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**SERVICES, "DATABASE_REPLICA_URL": "postgres://app:s3cret@r/h"})
+    assert "s3cret" not in str(raised.value) and "'postgres://app:***@r/h'" in str(raised.value)
