@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, Tenant
+from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, JobStatus, Tenant
 from domain.model.base import UTCDateTime
 from domain.queue_control.model import job_paused
 from domain.webhooks.model import Endpoint
@@ -196,7 +196,7 @@ class JobRepository:
         if job_type is not None:
             query = query.where(Job.type == job_type)
         if since is not None:
-            finished = status in ("succeeded", "failed", "canceled")
+            finished = JobStatus(status).finished
             query = query.where((Job.finished_at if finished else Job.created_at) >= since)
         if after_id is not None:
             query = query.where(Job.id > after_id)

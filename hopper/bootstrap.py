@@ -145,7 +145,7 @@ class Container:
 
     def known_queues(self) -> list[str]:
         """Every queue a worker may be asked to consume: each job type's, and the deliveries'."""
-        return sorted(set(queues.ALL_QUEUES) | self.registry.queues)
+        return sorted({*self.job_queues(), queues.WEBHOOKS})
 
     def counted_metrics(self) -> Any:
         """What this process tree counted (``hopper.telemetry``)."""
