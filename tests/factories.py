@@ -28,3 +28,13 @@ def make_tenant(access: AccessService) -> TenantKeys:
     tenant = access.create_tenant(unique("tenant"))
     keys = {role: access.create_key(tenant.id, f"{role} key", Role(role)).secret for role in Role}
     return TenantKeys(tenant.id, keys["admin"], keys["submitter"], keys["reader"])
+
+
+def tenant_roles(made: TenantKeys) -> dict[str, str]:
+    """The tenant's id and a key per role, as the end-to-end tests pass them around."""
+    return {
+        "tenant_id": made.tenant_id,
+        "admin": made.admin,
+        "submitter": made.submitter,
+        "reader": made.reader,
+    }

@@ -7,7 +7,7 @@ import pytest
 
 from domain.settings import Settings
 from hopper.bootstrap import bootstrap
-from tests.factories import make_tenant
+from tests.factories import make_tenant, tenant_roles
 from tests.services import real_env
 from tests.stack import Stack, full_stack
 
@@ -26,16 +26,9 @@ def keys(stack: Stack) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tenants(migrated_database: str) -> Iterator[Callable[[], dict[str, str]]]:
-    """Makes tenants in-process, a key per role, as ``Stack.new_tenant`` does through the CLI
-    (whose path has tests of its own) in a fraction of the time."""
+    """Makes tenants in-process, a key per role, as ``Stack.new_tenant`` does, with no stack."""
     wiring = bootstrap(Settings.from_env(real_env()), pool_size=1)
-
-    def make() -> dict[str, str]:
-        made = make_tenant(wiring.access)
-        roles = {"admin": made.admin, "submitter": made.submitter, "reader": made.reader}
-        return {"tenant_id": made.tenant_id, **roles}
-
-    yield make
+    yield lambda: tenant_roles(make_tenant(wiring.access))
     wiring.engine.dispose()
 
 

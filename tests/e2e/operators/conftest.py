@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import requests
 
 from tests.services import REDIS_DB, real_env
-from tests.stack import Stack, free_port
+from tests.stack import Stack, free_port, wait_until
 
 TOKEN = "metrics-token-for-tests-only"
 
@@ -37,6 +38,15 @@ def stack(
         running.worker(env={metrics_port: str(ports["worker"])})
         running.worker(queues="webhooks", concurrency=4, env={metrics_port: str(ports["webhooks"])})
         running.scheduler(env={metrics_port: str(ports["scheduler"])})
+        wait_until(lambda: all(map(serving, ports.values())), 30, "every process's metrics")
         yield running
     finally:
         running.stop()
+
+
+def serving(port: int) -> bool:
+    """The process on ``port`` is up: its metrics listener answers (a 401 without the token)."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 401
+    except requests.RequestException:
+        return False
