@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -351,9 +352,11 @@ class RecordRepository:
         return len(ids)
 
 
+@cache
 def _has_endpoints() -> ColumnElement[bool]:
     """Whether the selected job's tenant has an enabled webhook endpoint (a transition with no
-    endpoint to tell writes no events, and need not look them up)."""
+    endpoint to tell writes no events, and need not look them up). Built once, as
+    ``job_paused``."""
     return (
         select(Endpoint.id)
         .where(Endpoint.tenant_id == Job.tenant_id, Endpoint.enabled.is_(True))
