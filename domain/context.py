@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from domain.ports import HttpTargets
 
 
 class CancellationToken:
@@ -34,9 +38,29 @@ class JobCanceled(Exception):
     """Raised by a handler that stops because its cancellation token was set."""
 
 
+class RetryLater(Exception):
+    """Raised by a handler whose attempt failed for a reason that may pass (a busy target).
+
+    The job is retried on its type's backoff, or after ``after_seconds`` when given (a target's
+    ``Retry-After``, say), while attempts remain. Any other exception is retried the same way on
+    the backoff; this one only adds the delay.
+    """
+
+    def __init__(self, message: str, after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.after_seconds = after_seconds
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler whose attempt failed for a reason that another attempt would meet
+    again (a target's 404, say): the job fails now, whatever attempts remain."""
+
+
 @dataclass
 class JobContext:
     job_id: str
     attempt: int
     deadline: datetime
     cancellation: CancellationToken = field(default_factory=CancellationToken)
+    tenant_id: str = ""
+    http: HttpTargets | None = None  # the port for `http` jobs; None in a worker without it

@@ -72,3 +72,43 @@ class QueueConsumers(Protocol):
         """How many consumers each queue has now; None when the broker cannot tell (or does not
         answer)."""
         ...
+
+
+# The most of a target's answer body that is kept, counted after decompression: what the outbound
+# side reads and the `http` job type stores.
+MAX_ANSWER_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """One request an `http` job sends to its target."""
+
+    url: str
+    method: str
+    headers: dict[str, str]  # everything to send, signature and Hopper-* headers included
+    body: bytes | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class TargetAnswer:
+    """What came back from a target, or why nothing did."""
+
+    status: int | None  # None: no HTTP answer (see error)
+    headers: dict[str, str]  # names lower-cased
+    body: bytes  # at most the first MAX_ANSWER_BODY_BYTES, counted after decompression
+    truncated: bool  # the body was longer than what is kept
+    error: str | None = None  # "timeout", "connection refused", ... when status is None
+    refused: str | None = None  # the outbound guard's reason when it refused the target; never sent
+
+
+class HttpTargets(Protocol):
+    def signing_secrets(self, tenant_id: str) -> list[str]:
+        """The tenant's target secrets in use (newest first; two during a rotation's 24 h), empty
+        if it has none."""
+        ...
+
+    def send(self, tenant_id: str, request: TargetRequest) -> TargetAnswer:
+        """Send through the outbound guard and the tenant's allow-list; never raises for network
+        trouble."""
+        ...

@@ -6,6 +6,7 @@ from domain.model import Priority
 DEFAULT = "default"
 LONG = "long"
 WEBHOOKS = "webhooks"
+HTTP = "http"
 JOB_QUEUES = (DEFAULT, LONG)
 ALL_QUEUES = (*JOB_QUEUES, WEBHOOKS)
 

@@ -119,6 +119,16 @@ def _encryption_keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _job_type_targets(value: str) -> str:
+    targets = _words(value)
+    if not targets or not all(_TARGET.match(target) for target in targets):
+        raise ValueError("expected comma-separated package.module:attribute names")
+    return ",".join(targets)
+
+
 def _public_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -177,6 +187,7 @@ class Settings:
     retention_audit_days: float = 365.0
     log_format: str = "auto"
     log_level: str = "INFO"
+    job_types: str | None = None  # HOPPER_JOB_TYPES: plugin types besides the entry points'
     var_dir: Path = field(default=Path("var"))
 
     @classmethod
@@ -264,6 +275,7 @@ class Settings:
                 "HOPPER_RETENTION_IDEMPOTENCY_HOURS", _positive_float, 24.0
             ),
             retention_audit_days=reader.get("HOPPER_RETENTION_AUDIT_DAYS", _positive_float, 365.0),
+            job_types=reader.get("HOPPER_JOB_TYPES", _job_type_targets, None),
             log_format=reader.get("HOPPER_LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
             log_level=reader.get(
                 "HOPPER_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"

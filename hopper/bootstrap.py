@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain import queues
 from domain.db import make_engine
 from domain.idempotency import BindClaim, IdempotencyService
-from domain.job_types import Registry, build_registry
+from domain.job_types import Registry, registry_for
 from domain.key_cache import KeyCache
 from domain.ports import Command, JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.queue_control.service import QueueService
@@ -221,7 +221,7 @@ def bootstrap(
         settings=settings,
         engine=engine or make_engine(settings, pool_size=pool_size),
         publisher=publisher,
-        registry=build_registry(),
+        registry=registry_for(settings.job_types),
         waiter=waiter or _waiter(settings, key_cache),
         celery=celery,
         consumers=consumers,

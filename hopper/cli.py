@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from domain.errors import DomainError
+from domain.job_types import registry_for
 from domain.model import Role
 from domain.settings import ConfigError, Settings
 from hopper import operator_cli, telemetry
 from hopper.logging import configure_logging
+
+PROCESS_KINDS = ("serve", "worker", "scheduler")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings, args.command)
     try:
+        if args.command in PROCESS_KINDS:  # a broken plugin stops the process now, not a job
+            registry_for(settings.job_types)
         result: int = args.run(settings, args)
         return result
     except ConfigError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from domain.errors import FieldError, ValidationFailed
@@ -14,6 +15,7 @@ from domain.services.bulk import ACTIONS
 from domain.settings import Settings
 
 INSPECT_TIMEOUT_SECONDS = 1.0
+DEPLOY_FILES = (Path("Procfile"), Path("docker-compose.yml"))
 
 
 def add_commands(commands: Any) -> None:
@@ -27,6 +29,16 @@ def add_commands(commands: Any) -> None:
         change = actions.add_parser(action, help=f"{action} a queue for every tenant")
         change.add_argument("name")
         change.set_defaults(run=_change_queue)
+    check = actions.add_parser(
+        "check", help="do a Procfile's and a compose file's workers serve every queue?"
+    )
+    check.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help="Procfiles and compose files (default: ./Procfile and ./docker-compose.yml)",
+    )
+    check.set_defaults(run=_check_queues)
 
     jobs = commands.add_parser("jobs", help="bulk action on a tenant's jobs").add_subparsers(
         dest="action", required=True
@@ -111,6 +123,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     )
+
+
+def _check_queues(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.queue_check import problems
+    from workers.celery_app import known_queues
+
+    every_queue = known_queues(settings)
+    files = args.files or [p for p in DEPLOY_FILES if p.exists()]
+    found = problems(files, every_queue)
+    for line in found:
+        print(f"hopper: {line}", file=sys.stderr)
+    if not found:
+        names = ", ".join(str(path) for path in files)
+        print(f"{names}: every queue is served ({', '.join(every_queue)})", file=sys.stderr)
+    return 1 if found else 0
 
 
 def _change_queue(settings: Settings, args: argparse.Namespace) -> int:

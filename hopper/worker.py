@@ -16,13 +16,12 @@ from typing import Any
 from celery.signals import setup_logging
 
 from domain import queues
-from domain.job_types import build_registry
 from domain.settings import ConfigError, Settings
 from hopper import telemetry
 from hopper.bootstrap import Container, bootstrap
 from hopper.graceful_stop import GracefulStop
 from hopper.worker_tree import WorkerTree
-from workers.celery_app import create_celery
+from workers.celery_app import create_celery, known_queues
 from workers.delivery import DeliveryRunner
 from workers.runner import JobRunner
 from workers.tasks import register_tasks
@@ -33,9 +32,10 @@ DELIVERY_THREADS = 16
 
 def run_worker(settings: Settings, queue_names: str | None, concurrency: int | None) -> int:
     if queue_names is None:  # the tree's parent serves the metrics once its pools are started
-        return WorkerTree(every_pool(concurrency), started=lambda: telemetry.serve(settings)).run()
+        pools = every_pool(settings, concurrency)
+        return WorkerTree(pools, started=lambda: telemetry.serve(settings)).run()
     telemetry.serve(settings)
-    names = _queues(queue_names)
+    names = _queues(queue_names, known_queues(settings))
     threaded = set(names) == {queues.WEBHOOKS}
     threads = concurrency or DELIVERY_THREADS
     app = create_celery(settings)
@@ -63,20 +63,19 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
     return 0
 
 
-def every_pool(concurrency: int | None) -> list[list[str]]:
+def every_pool(settings: Settings, concurrency: int | None) -> list[list[str]]:
     """The arguments of each pool that together serve every queue: the job queues (every job
-    type's, sized by ``-c``) and the webhook deliveries (``DELIVERY_THREADS`` threads)."""
-    job_queues = sorted(set(queues.JOB_QUEUES) | build_registry().queues)
+    type's, plugins' included, sized by ``-c``) and the webhook deliveries (threads)."""
+    job_queues = [name for name in known_queues(settings) if name != queues.WEBHOOKS]
     jobs = ["-Q", ",".join(job_queues)] + (["-c", str(concurrency)] if concurrency else [])
     return [jobs, ["-Q", queues.WEBHOOKS]]
 
 
-def _queues(queue_names: str) -> list[str]:
+def _queues(queue_names: str, known: list[str]) -> list[str]:
     names = [q.strip() for q in queue_names.split(",") if q.strip()]
-    unknown = sorted(set(names) - set(queues.ALL_QUEUES))
+    unknown = sorted(set(names) - set(known))
     if unknown or not names:
-        known = ", ".join(queues.ALL_QUEUES)
-        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {known}")
+        raise ConfigError("-Q", f"unknown queues {', '.join(unknown)}; known: {', '.join(known)}")
     return names
 
 

@@ -6,18 +6,25 @@ row and its lease guard a claimed job, so a message only has to say "look at job
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue
 
 from domain import queues
+from domain.job_types import registry_for
 from domain.settings import Settings
 
 EXCHANGE = Exchange("hopper", type="direct", durable=True)
 
 
-def declared_queues(names: tuple[str, ...] = queues.ALL_QUEUES) -> list[Queue]:
+def known_queues(settings: Settings) -> list[str]:
+    """Every queue there is: the built-in ones and each job type's, plugins' included."""
+    return sorted(set(queues.ALL_QUEUES) | registry_for(settings.job_types).queues)
+
+
+def declared_queues(names: Sequence[str] = queues.ALL_QUEUES) -> list[Queue]:
     # x-max-priority is part of a durable queue's identity: it is set from the first release,
     # since changing it later means deleting and re-creating the queue.
     return [
@@ -37,7 +44,7 @@ def create_celery(settings: Settings, *, publisher: bool = False) -> Celery:
     the scheduler, whose every socket operation is bounded by the publish timeout."""
     app = Celery("hopper", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
-        task_queues=declared_queues(),
+        task_queues=declared_queues(known_queues(settings)),
         task_default_queue=queues.DEFAULT,
         task_default_exchange=EXCHANGE.name,
         task_default_routing_key=queues.DEFAULT,

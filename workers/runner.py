@@ -10,7 +10,13 @@ from typing import Any
 
 import structlog
 
-from domain.context import CancellationToken, JobCanceled, JobContext
+from domain.context import (
+    CancellationToken,
+    JobCanceled,
+    JobContext,
+    PermanentFailure,
+    RetryLater,
+)
 from domain.job_types import Registry
 from domain.model import Job, JobStatus
 from domain.model.job import ErrorType
@@ -69,6 +75,12 @@ class JobRunner:
             return "ok", job_type.handler(job_type.load_payload(claim.payload), context)
         except JobCanceled:
             return "stopped", None
+        except PermanentFailure as exc:
+            log.info("handler_failed_for_good", job_id=claim.job_id)
+            return "failed_for_good", str(exc) or type(exc).__name__
+        except RetryLater as exc:
+            log.info("handler_retry_later", job_id=claim.job_id, after_seconds=exc.after_seconds)
+            return "retry_later", (str(exc) or type(exc).__name__, exc.after_seconds)
         except Exception as exc:
             log.info("handler_raised", job_id=claim.job_id, error_type=type(exc).__name__)
             return "raised", str(exc) or type(exc).__name__
@@ -86,6 +98,11 @@ class JobRunner:
             log.warning("run_abandoned", job_id=claim.job_id, reason=token.reason)
         elif kind == "ok":
             job = self._execution.succeed(claim, value)
+        elif kind == "failed_for_good":
+            job = self._execution.fail(claim, ErrorType.HANDLER_ERROR, value, retry=False)
+        elif kind == "retry_later":
+            message, after = value
+            job = self._execution.fail(claim, ErrorType.HANDLER_ERROR, message, after=after)
         else:
             job = self._execution.fail(claim, ErrorType.HANDLER_ERROR, value)
         ended = _ended_as(job)

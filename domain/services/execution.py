@@ -130,12 +130,21 @@ class ExecutionService:
         return self._finish(claim, lambda job, attempt, now: job.succeed(attempt, result, now))
 
     def fail(
-        self, claim: Claim, kind: ErrorType, message: str, *, retry: bool = True
+        self,
+        claim: Claim,
+        kind: ErrorType,
+        message: str,
+        *,
+        retry: bool = True,
+        after: float | None = None,
     ) -> Job | None:
+        """End the attempt as failed: retried (on the backoff, or ``after`` seconds when the
+        handler knew better) while attempts remain, unless ``retry`` is False."""
         error = job_error(kind, message[:2000])
 
         def fail(job: Job, attempt: Attempt, now: datetime) -> None:
-            retry_at = now + timedelta(seconds=self._backoff(job)) if retry else None
+            delay = self._backoff(job) if after is None else after
+            retry_at = now + timedelta(seconds=delay) if retry else None
             job.fail_attempt(attempt, error, now, retry_at)
 
         return self._finish(claim, fail)

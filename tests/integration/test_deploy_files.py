@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from functools import cache
@@ -25,8 +26,10 @@ import pytest
 import yaml
 
 from domain.settings import ConfigError, Settings
+from hopper.queue_check import problems
 from tests.integration.deploy_checks.files import COMPOSE_FILE, ROOT, TEST_KEYS
 from tests.integration.deploy_checks.hopper_cli import POOLS, check_worker_queues, parse_hopper
+from workers.celery_app import known_queues
 
 PROCFILE = ROOT / "Procfile"
 
@@ -230,6 +233,30 @@ def test_procfile_worker_pools_listen_to_exactly_their_queues() -> None:
         argv = procfile_entries()[pool]
         assert argv[0] == "hopper", argv
         check_worker_queues(argv[1:], pool)
+
+
+def test_hoppers_own_queue_check_passes_the_procfile_and_compose_file() -> None:
+    """What `hopper queues check` tells an operator whose plugin brings a queue of its own."""
+    every_queue = known_queues(Settings.from_env({}))
+    assert problems([PROCFILE, COMPOSE_FILE], every_queue) == []
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "hopper"), "queues", "check"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "HOPPER_JOB_TYPES": "tests.plugin_samples:GOOD",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 1, check.stderr
+    assert check.stderr.splitlines() == [
+        f"hopper: {name}: no worker listens to the queue samples"
+        for name in ("Procfile", "docker-compose.yml")
+    ]
 
 
 def test_procfile_runs_the_process_kinds() -> None:

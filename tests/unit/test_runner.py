@@ -18,7 +18,7 @@ import pytest
 from domain import queues
 from domain.auth import Principal
 from domain.commands import SubmitJob
-from domain.context import JobContext
+from domain.context import JobContext, PermanentFailure, RetryLater
 from domain.job_types import JobType, build_registry
 from tests.unit.builders import echo, make_job, sleep
 from tests.unit.fakes import FakeStore, FakeWiring, fake_settings
@@ -160,6 +160,50 @@ def test_an_exception_without_a_message_is_named_by_its_type(alice: Principal) -
     runner_of(wiring).run(job_id)
 
     assert wiring.store.job(job_id).error == {"type": "handler_error", "message": "LookupError"}
+
+
+def test_retry_later_retries_after_the_handlers_own_delay(alice: Principal) -> None:
+    def handler(payload: dict[str, Any], ctx: JobContext) -> None:
+        raise RetryLater("busy", after_seconds=900)
+
+    wiring = quick_wiring(custom_type("busy", handler))
+    job_id = submit_one(wiring, alice, SubmitJob(type="busy", max_attempts=2))
+
+    runner_of(wiring).run(job_id)
+
+    job = wiring.store.job(job_id)
+    assert job.status == "queued"
+    assert job.run_at == wiring.store.now + timedelta(seconds=900)  # not the 1 s backoff
+    (attempt,) = wiring.store.attempts_of(job_id)
+    assert attempt.error == {"type": "handler_error", "message": "busy"}
+
+
+def test_retry_later_without_a_delay_keeps_the_backoff(alice: Principal) -> None:
+    def handler(payload: dict[str, Any], ctx: JobContext) -> None:
+        raise RetryLater("busy")
+
+    wiring = quick_wiring(custom_type("busy", handler))
+    job_id = submit_one(wiring, alice, SubmitJob(type="busy", max_attempts=2))
+
+    runner_of(wiring).run(job_id)
+
+    job = wiring.store.job(job_id)
+    assert wiring.store.now <= job.run_at <= wiring.store.now + timedelta(seconds=1)
+
+
+def test_a_permanent_failure_fails_the_job_whatever_attempts_remain(alice: Principal) -> None:
+    def handler(payload: dict[str, Any], ctx: JobContext) -> None:
+        raise PermanentFailure("no such thing")
+
+    wiring = quick_wiring(custom_type("gone", handler))
+    job_id = submit_one(wiring, alice, SubmitJob(type="gone", max_attempts=5))
+
+    runner_of(wiring).run(job_id)
+
+    job = wiring.store.job(job_id)
+    assert job.status == "failed"
+    assert job.attempts == 1
+    assert job.error == {"type": "handler_error", "message": "no such thing"}
 
 
 def test_a_flaky_handler_succeeds_on_the_attempt_after_its_failures(
