@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import auth, body, hygiene, idempotency, problems, rate_limits, read_routing
 from api.audit.routes import blp as audit_blp
+from api.http_targets.routes import blp as http_targets_blp
 from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import JobIdConverter, job_id_parameter
 from api.jobs.routes import blp as jobs_blp
@@ -45,7 +46,16 @@ def create_app(container: Any) -> Flask:
     api = HopperApi(app)
     app.url_map.converters["job_id"] = JobIdConverter
     api.register_converter(JobIdConverter, job_id_parameter)
-    blueprints = (jobs_blp, job_types_blp, queues_blp, webhooks_blp, keys_blp, audit_blp, meta_blp)
+    blueprints = (
+        jobs_blp,
+        job_types_blp,
+        queues_blp,
+        webhooks_blp,
+        http_targets_blp,
+        keys_blp,
+        audit_blp,
+        meta_blp,
+    )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     # validatorUrl None: the page must not call an outside validator service.

@@ -7,6 +7,10 @@ from typing import Any
 
 import marshmallow as ma
 
+from domain.job_types.fields import FullMatch
+
+__all__ = ["FullMatch", "StrictBoolean", "UtcDateTime"]
+
 
 class UtcDateTime(ma.fields.AwareDateTime):
     """An RFC 3339 date-time with its offset, loaded as UTC. One that UTC cannot hold (such as
@@ -29,14 +33,4 @@ class StrictBoolean(ma.fields.Boolean):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid")
-        return value
-
-
-class FullMatch(ma.validate.Regexp):
-    """A pattern the whole value must match. Python's `$` also matches before a final newline,
-    which the same pattern in the OpenAPI document (ECMA-262) does not."""
-
-    def __call__(self, value: Any) -> Any:
-        if self.regex.fullmatch(value) is None:
-            raise ma.ValidationError(self._format_error(value))
         return value

@@ -138,7 +138,12 @@ class HopperApi(Api):
 def add_attribute_functions(converter: Any) -> None:
     """What every JSON Schema Hopper publishes adds to apispec's: the document's, and each job
     type's in `GET /v1/job-types`, so that the two say the same of a payload."""
-    for attribute_function in (only_null_or_the_object, no_nul_in_text, object_sizes):
+    for attribute_function in (
+        only_null_or_the_object,
+        no_nul_in_text,
+        object_sizes,
+        own_json_schema,
+    ):
         converter.add_attribute_function(attribute_function)
 
 
@@ -178,6 +183,12 @@ def object_sizes(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, 
     return found
 
 
+def own_json_schema(_converter: Any, field: Any, ret: dict[str, Any]) -> dict[str, Any]:
+    """A field that says its JSON Schema itself (`json_schema`), for what apispec cannot write
+    from its validators: the `http` type's header maps, say."""
+    return dict(getattr(field, "json_schema", None) or {})
+
+
 def _problem_headers(status: int) -> dict[str, str]:
     names = ["X-Request-Id", *PROBLEM_HEADERS.get(status, RATE_LIMIT_HEADERS)]
     headers = {name: name for name in names}
@@ -204,6 +215,9 @@ class DocumentedAnswers(BasePlugin):
         JSON Schema of its own payload, so that a client generated from the document gets typed
         payloads, and a type registered later appears by itself."""
         schema = kwargs.get("schema")
+        extra = getattr(schema, "OPENAPI_EXTRA", None)  # what fields alone cannot say
+        if extra is not None:
+            return dict(extra)
         if schema is not JobCreateSchema and not isinstance(schema, JobCreateSchema):
             return None
         assert self._spec is not None
@@ -213,8 +227,9 @@ class DocumentedAnswers(BasePlugin):
             if field not in ("type", "payload")
         }
         payload_description = definition["properties"]["payload"].get("description")
+        variant = getattr(schema, "OPENAPI_VARIANT", "")  # a body that reuses the job's
         mapping = {
-            job_type.name: self._typed_job(job_type, common, payload_description)
+            job_type.name: self._typed_job(job_type, common, payload_description, variant)
             for job_type in self._app.extensions["hopper"].registry
         }
         definition.clear()
@@ -225,13 +240,17 @@ class DocumentedAnswers(BasePlugin):
         }
 
     def _typed_job(
-        self, job_type: JobType, common: dict[str, Any], payload_description: str | None
+        self,
+        job_type: JobType,
+        common: dict[str, Any],
+        payload_description: str | None,
+        variant: str = "",
     ) -> str:
         """The reference to the component of a job of this type, registered on first use."""
         assert self._spec is not None
         components = self._spec.components
         stem = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job_type.name))
-        job_name = f"{stem}Job"
+        job_name = f"{variant}{stem}Job"
         payload_name = self._payloads.setdefault(job_type.payload_schema, f"{stem}Payload")
         if payload_name not in components.schemas:
             components.schema(payload_name, schema=job_type.payload_schema)

@@ -1,5 +1,6 @@
 """Queue and task names, in one place. The Procfile and docker-compose job workers listen to
-exactly ``JOB_QUEUES`` and the delivery workers to ``WEBHOOKS`` (a test checks it)."""
+exactly ``JOB_QUEUES``, the ``http`` workers to ``HTTP`` and the delivery workers to
+``WEBHOOKS`` (a test checks it)."""
 
 from domain.model import Priority
 
@@ -7,8 +8,9 @@ DEFAULT = "default"
 LONG = "long"
 WEBHOOKS = "webhooks"
 HTTP = "http"
-JOB_QUEUES = (DEFAULT, LONG)
-ALL_QUEUES = (*JOB_QUEUES, WEBHOOKS)
+JOB_QUEUES = (DEFAULT, LONG)  # the prefork pool's
+THREADED_QUEUES = (HTTP, WEBHOOKS)  # each a thread pool of its own: they wait on the network
+ALL_QUEUES = (*JOB_QUEUES, *THREADED_QUEUES)
 
 RUN_JOB_TASK = "hopper.run_job"
 DELIVER_WEBHOOK_TASK = "hopper.deliver_webhook"

@@ -40,6 +40,7 @@ _NEW_JOB_FIELDS = (
     "status",
     "priority",
     "payload",
+    "sealed",
     "attempts",
     "attempts_total",
     "max_attempts",

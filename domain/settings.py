@@ -162,6 +162,7 @@ class Settings:
     outbound_allow_private: bool = False
     outbound_allow_http: bool = False
     outbound_allowed_networks: tuple[Any, ...] = ()
+    http_jobs_allow_private: bool = False
     rate_limit_default: str = RATE_LIMIT_DEFAULT
     rate_limit_create: str = RATE_LIMIT_CREATE
     rate_limit_auth_failures: str = RATE_LIMIT_AUTH_FAILURES
@@ -232,6 +233,9 @@ class Settings:
             outbound_allow_private=reader.get("HOPPER_OUTBOUND_ALLOW_PRIVATE", _boolean, embedded),
             outbound_allow_http=reader.get("HOPPER_OUTBOUND_ALLOW_HTTP", _boolean, embedded),
             outbound_allowed_networks=reader.get("HOPPER_OUTBOUND_ALLOWED_NETWORKS", _networks, ()),
+            # `http` jobs' own: private targets only through a tenant's allow-list by default,
+            # whatever webhooks (and the embedded default) allow.
+            http_jobs_allow_private=reader.get("HOPPER_HTTP_JOBS_ALLOW_PRIVATE", _boolean, False),
             rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, RATE_LIMIT_DEFAULT),
             rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, RATE_LIMIT_CREATE),
             rate_limit_auth_failures=reader.get(

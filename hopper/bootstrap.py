@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain import queues
 from domain.db import make_engine
+from domain.http_targets.service import TargetSettingsService
 from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, registry_for
 from domain.key_cache import KeyCache
@@ -74,9 +75,10 @@ class Container:
             self.waiter,
             self.settings.hard_limit_margin_seconds,
             reads=self.reads,
+            box=self.box,
         )
         self.access = AccessService(self.uow, self.key_cache, reads=self.reads)
-        self.execution = ExecutionService(self.uow, self.registry, self.settings)
+        self.execution = ExecutionService(self.uow, self.registry, self.settings, self.box)
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
         )
@@ -85,6 +87,7 @@ class Container:
         )
         self.metrics = MetricsService(self.reads, self.job_queues)
         self.queue_control = QueueService(self.uow, self.reads, self.job_queues)
+        self.http_targets = TargetSettingsService(self.uow, self.box)
         self.bulk = BulkJobs(self.reads, self.jobs)
         self.webhooks = WebhookService(
             self.uow,

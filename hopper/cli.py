@@ -51,16 +51,16 @@ def _parser() -> argparse.ArgumentParser:
         "worker",
         help="run Celery workers",
         description="Without -Q: every queue, as one process tree: the job queues in a prefork "
-        "pool of -c processes and webhooks in a pool of 16 threads. With -Q: those queues in one "
-        "pool (threads for webhooks alone, else -c processes).",
+        "pool of -c processes, http jobs and webhooks each in a pool of 16 threads. With -Q: "
+        "those queues in one pool (threads for http or webhooks alone, else -c processes).",
     )
     worker.add_argument("-Q", "--queues", help="comma-separated queues (default: every queue)")
     worker.add_argument(
         "-c",
         "--concurrency",
         type=int,
-        help="processes of the job pool (default: the number of cores); with -Q webhooks alone, "
-        "delivery threads (default 16)",
+        help="processes of the job pool (default: the number of cores); with -Q http or -Q "
+        "webhooks alone, threads (default 16)",
     )
     worker.set_defaults(run=_worker)
     commands.add_parser("scheduler", help="run the scheduler loop").set_defaults(run=_scheduler)

@@ -1,6 +1,7 @@
 """``hopper encryption reencrypt``: after a new key is put first in HOPPER_ENCRYPTION_KEYS, move
-every stored secret under it (webhook secrets, and the answers kept for idempotency keys), so the
-old key can then be removed."""
+every stored secret under it (webhook secrets, the answers kept for idempotency keys, `http`
+target secrets, and the sealed payload fields of jobs), so the old key can then
+be removed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from domain.model import IdempotencyRecord
+from domain.http_targets.model import TargetSettings
+from domain.model import IdempotencyRecord, Job
 from domain.secrets import SecretBox
 from domain.webhooks.model import Endpoint
 from hopper.bootstrap import Container
@@ -19,7 +21,7 @@ BATCH = 200
 
 def reencrypt_secrets(container: Container) -> int:
     box = container.box
-    endpoints = _in_batches(container, Endpoint, (Endpoint.id,), (), lambda e: _endpoint(box, e))
+    endpoints = _in_batches(container, Endpoint, (Endpoint.id,), (), lambda e: _rotating(box, e))
     answers = _in_batches(
         container,
         IdempotencyRecord,
@@ -27,13 +29,29 @@ def reencrypt_secrets(container: Container) -> int:
         (IdempotencyRecord.response_body.is_not(None),),
         lambda r: setattr(r, "response_body", box.reseal(r.response_body)),
     )
-    return endpoints + answers
+    targets = _in_batches(
+        container,
+        TargetSettings,
+        (TargetSettings.tenant_id,),
+        (TargetSettings.secret_ciphertext.is_not(None),),
+        lambda t: _rotating(box, t),
+    )
+    jobs = _in_batches(
+        container,
+        Job,
+        (Job.id,),
+        (Job.sealed.is_not(None),),
+        lambda j: setattr(j, "sealed", box.reseal(j.sealed)),
+    )
+    return endpoints + answers + targets + jobs
 
 
-def _endpoint(box: SecretBox, endpoint: Endpoint) -> None:
-    endpoint.secret_ciphertext = box.reseal(endpoint.secret_ciphertext)
-    if endpoint.previous_secret_ciphertext:
-        endpoint.previous_secret_ciphertext = box.reseal(endpoint.previous_secret_ciphertext)
+def _rotating(box: SecretBox, row: Endpoint | TargetSettings) -> None:
+    """A signing secret, and the previous one while it still signs beside it."""
+    if row.secret_ciphertext:
+        row.secret_ciphertext = box.reseal(row.secret_ciphertext)
+    if row.previous_secret_ciphertext:
+        row.previous_secret_ciphertext = box.reseal(row.previous_secret_ciphertext)
 
 
 def _in_batches(

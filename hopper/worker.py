@@ -1,8 +1,10 @@
 """``hopper worker``: a Celery worker on the given queues; with none given, every queue (a pool
-for the job queues and one for ``webhooks``, under one parent: ``hopper.worker_tree``).
+for the job queues, one for ``http`` and one for ``webhooks``, under one parent:
+``hopper.worker_tree``).
 
-Job queues run in a prefork pool (a stuck handler can be ended with its process); the
-``webhooks`` queue alone runs in a thread pool, since deliveries mostly wait on the network.
+Job queues run in a prefork pool (a stuck handler can be ended with its process); ``http`` jobs
+and ``webhooks`` deliveries, each alone, run in a thread pool, since they mostly wait on the
+network and a slow target must not hold a process.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from hopper.graceful_stop import GracefulStop
 from hopper.worker_tree import WorkerTree
 from workers.celery_app import create_celery, known_queues
 from workers.delivery import DeliveryRunner
+from workers.http_targets import GuardedTargets
+from workers.outbound import OutboundPolicy
 from workers.runner import JobRunner
 from workers.tasks import register_tasks
 
@@ -36,7 +40,7 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
         return WorkerTree(pools, started=lambda: telemetry.serve(settings)).run()
     telemetry.serve(settings)
     names = _queues(queue_names, known_queues(settings))
-    threaded = set(names) == {queues.WEBHOOKS}
+    threaded = len(names) == 1 and names[0] in queues.THREADED_QUEUES
     threads = concurrency or DELIVERY_THREADS
     app = create_celery(settings)
     # Our logging (JSON, redacted) is set up already; Celery must not add handlers of its own.
@@ -65,10 +69,11 @@ def run_worker(settings: Settings, queue_names: str | None, concurrency: int | N
 
 def every_pool(settings: Settings, concurrency: int | None) -> list[list[str]]:
     """The arguments of each pool that together serve every queue: the job queues (every job
-    type's, plugins' included, sized by ``-c``) and the webhook deliveries (threads)."""
-    job_queues = [name for name in known_queues(settings) if name != queues.WEBHOOKS]
-    jobs = ["-Q", ",".join(job_queues)] + (["-c", str(concurrency)] if concurrency else [])
-    return [jobs, ["-Q", queues.WEBHOOKS]]
+    type's, plugins' included, sized by ``-c``), then ``http`` jobs and webhook deliveries in
+    thread pools of their own."""
+    prefork = [q for q in known_queues(settings) if q not in queues.THREADED_QUEUES]
+    jobs = ["-Q", ",".join(prefork)] + (["-c", str(concurrency)] if concurrency else [])
+    return [jobs, *(["-Q", name] for name in queues.THREADED_QUEUES)]
 
 
 def _queues(queue_names: str, known: list[str]) -> list[str]:
@@ -109,13 +114,20 @@ class _PerProcess:
 
     def _build(self, in_pool_process: bool) -> tuple[Container, JobRunner, DeliveryRunner]:
         wiring = bootstrap(self._settings, pool_size=self._pool_size)
+        outbound = wiring.outbound()
         jobs = JobRunner(
             wiring.execution,
             wiring.registry,
             grace_seconds=self._settings.stop_grace_seconds,
             end_process=_end_process if in_pool_process else None,
+            http=GuardedTargets(
+                wiring.http_targets,
+                outbound,
+                OutboundPolicy.from_settings(self._settings),
+                self._settings.http_jobs_allow_private,
+            ),
         )
-        return wiring, jobs, DeliveryRunner(wiring.deliveries, wiring.outbound())
+        return wiring, jobs, DeliveryRunner(wiring.deliveries, outbound)
 
 
 def _keep_our_logging(**_kwargs: Any) -> None:

@@ -20,6 +20,7 @@ from domain.context import (
 from domain.job_types import Registry
 from domain.model import Job, JobStatus
 from domain.model.job import ErrorType
+from domain.ports import HttpTargets
 from domain.services.execution import Claim, ExecutionService
 from workers import instruments
 from workers.watchdog import Watchdog
@@ -42,7 +43,9 @@ class JobRunner:
         registry: Registry,
         grace_seconds: float = 3.0,
         end_process: Callable[[], None] | None = None,
+        http: HttpTargets | None = None,
     ) -> None:
+        self._http = http
         self._execution = execution
         self._registry = registry
         self._grace = grace_seconds
@@ -57,7 +60,9 @@ class JobRunner:
         instruments.QUEUE_WAIT.labels(claim.type).observe(claim.waited_seconds)
         started = time.monotonic()
         token = CancellationToken()
-        context = JobContext(claim.job_id, claim.attempt, claim.deadline, token)
+        context = JobContext(
+            claim.job_id, claim.attempt, claim.deadline, token, claim.tenant_id, self._http
+        )
         watchdog = Watchdog(
             self._execution, claim, token, self._grace, lambda: self._give_up(claim, token)
         )

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from domain.job_types import echo, fail, hashing, sleep, stubborn
+from domain.job_types import echo, fail, hashing, http, sleep, stubborn
 from domain.job_types.plugins import Plugin, check_unique, plugin_job_types
 from domain.job_types.registry import JobType, Registry
 
-BUILT_IN = (echo.JOB_TYPE, sleep.JOB_TYPE, fail.JOB_TYPE, hashing.JOB_TYPE, stubborn.JOB_TYPE)
+BUILT_IN = (
+    echo.JOB_TYPE,
+    sleep.JOB_TYPE,
+    fail.JOB_TYPE,
+    hashing.JOB_TYPE,
+    stubborn.JOB_TYPE,
+    http.JOB_TYPE,
+)
 
 
 def build_registry(plugins: Iterable[Plugin] = ()) -> Registry:

@@ -18,3 +18,13 @@ class JsonNumber(ma.fields.Float):
             raise self.make_error("special")
         result: float = super()._deserialize(value, attr, data, **kwargs)
         return result
+
+
+class FullMatch(ma.validate.Regexp):
+    """A pattern the whole value must match. Python's `$` also matches before a final newline,
+    which the same pattern in the OpenAPI document (ECMA-262) does not."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value

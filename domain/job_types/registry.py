@@ -26,6 +26,9 @@ class JobType:
     default_max_attempts: int = 3
     retry_base_seconds: float | None = None
     retry_max_seconds: float | None = None
+    # Top-level payload fields whose values are encrypted at rest and never shown: every
+    # representation, log line and webhook body has "[redacted]" in their place.
+    secret_fields: tuple[str, ...] = ()
 
     def validate_payload(self, payload: Any, prefix: str = "payload") -> list[FieldError]:
         return _validate(self.payload_schema(), payload, prefix)

@@ -12,7 +12,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.errors import IllegalTransition, LeaseLost
@@ -84,7 +84,8 @@ class Job(Base):
     queue: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(8))
-    payload: Mapped[Any] = mapped_column(Document)
+    payload: Mapped[Any] = mapped_column(Document)  # secret fields redacted (sealed_fields)
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # their values, encrypted
     result: Mapped[Any | None] = mapped_column(Document, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(Document, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

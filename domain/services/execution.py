@@ -16,12 +16,14 @@ from typing import Any
 import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
+from domain import sealed_fields
 from domain.errors import LeaseLost
 from domain.ids import new_id
 from domain.job_types import Registry
 from domain.model import Attempt, Job, JobStatus
 from domain.model.job import ErrorType, job_error
 from domain.retry import backoff_seconds
+from domain.secrets import SecretBox
 from domain.services.dispatch import run_command
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
@@ -35,6 +37,7 @@ _RACE_RETRIES = 5
 @dataclass(frozen=True)
 class Claim:
     job_id: str
+    tenant_id: str
     attempt_id: str
     attempt: int
     type: str
@@ -48,8 +51,13 @@ class Claim:
 
 class ExecutionService:
     def __init__(
-        self, uow: Callable[[], UnitOfWork], registry: Registry, settings: Settings
+        self,
+        uow: Callable[[], UnitOfWork],
+        registry: Registry,
+        settings: Settings,
+        box: SecretBox | None = None,
     ) -> None:
+        self._box = box  # opens a payload's sealed secret fields for the handler
         self._uow = uow
         self._registry = registry
         self._settings = settings
@@ -79,16 +87,22 @@ class ExecutionService:
                 return None  # another worker claimed it first
             return Claim(
                 job_id=job.id,
+                tenant_id=job.tenant_id,
                 attempt_id=attempt.id,
                 attempt=attempt.number,
                 type=job.type,
                 queue=job.queue,
-                payload=job.payload,
+                payload=self._payload(job),
                 deadline=now + timedelta(seconds=job.timeout_seconds),
                 timeout_seconds=job.timeout_seconds,
                 request_id=job.request_id,
                 waited_seconds=max(0.0, (now - due_at).total_seconds()),
             )
+
+    def _payload(self, job: Job) -> Any:
+        if job.sealed is None or self._box is None:
+            return job.payload
+        return sealed_fields.opened(self._box, job.payload, job.sealed)
 
     def hand_back(self, workers: Sequence[str]) -> list[Job]:
         """End the attempts still running on ``workers`` (processes that are stopping) as handed

@@ -6,19 +6,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from domain import audit
+from domain import audit, sealed_fields
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ids import new_id
-from domain.job_types import Registry
+from domain.job_types import JobType, Registry
 from domain.model import Attempt, Job, JobStatus, Priority
 from domain.pagination import Page, decode_cursor, paginate
 from domain.ports import JobWaiter
 from domain.repositories import JobFilter
+from domain.secrets import SecretBox
 from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
 from domain.services.validation import job_errors
 from domain.unit_of_work import UnitOfWork
@@ -32,7 +34,9 @@ class JobService:
         waiter: JobWaiter,
         hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
         reads: Callable[[], UnitOfWork] | None = None,
+        box: SecretBox | None = None,
     ) -> None:
+        self._box = box  # seals a payload's secret fields (sealed_fields)
         self._uow = uow
         self._reads = reads or uow  # for reads alone: no transaction around one statement
         self._registry = registry
@@ -128,21 +132,48 @@ class JobService:
         return job
 
     def _new_job(self, principal: Principal, command: SubmitJob, request_id: str | None) -> Job:
-        """The job as submitted; its times are the database's (``JobRepository.insert``)."""
         job_type = self._registry.get(command.type)
-        return Job(
-            id=new_id("job"),
-            tenant_id=principal.tenant_id,
-            type=job_type.name,
-            queue=job_type.queue,
-            status=JobStatus.QUEUED,
-            priority=command.priority or Priority.NORMAL,
-            payload=command.payload,
-            attempts=0,
-            attempts_total=0,
-            max_attempts=command.max_attempts or job_type.default_max_attempts,
-            timeout_seconds=command.timeout_seconds or job_type.default_timeout_seconds,
-            meta=dict(command.metadata),
-            cancel_requested=False,
-            request_id=request_id,
+        payload, sealed = sealed_payload(job_type, command.payload, self._box)
+        return new_job(
+            job_type, principal.tenant_id, command, payload, sealed, request_id=request_id
         )
+
+
+def sealed_payload(
+    job_type: JobType, payload: Any, box: SecretBox | None
+) -> tuple[Any, str | None]:
+    """The payload to store and show, and its secret fields sealed (None when it has none)."""
+    shown, secrets = sealed_fields.split(job_type, payload)
+    if secrets is not None and box is None:
+        raise RuntimeError(f"job type {job_type.name} has secret fields and no box seals them")
+    return shown, sealed_fields.seal(box, secrets) if box else None
+
+
+def new_job(
+    job_type: JobType,
+    tenant_id: str,
+    command: SubmitJob,
+    payload: Any,
+    sealed: str | None,
+    *,
+    request_id: str | None = None,
+) -> Job:
+    """A job as submitted (``payload`` and ``sealed`` from ``sealed_payload``); its times are
+    the database's (``JobRepository.insert``)."""
+    return Job(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        type=job_type.name,
+        queue=job_type.queue,
+        status=JobStatus.QUEUED,
+        priority=command.priority or Priority.NORMAL,
+        payload=payload,
+        sealed=sealed,
+        attempts=0,
+        attempts_total=0,
+        max_attempts=command.max_attempts or job_type.default_max_attempts,
+        timeout_seconds=command.timeout_seconds or job_type.default_timeout_seconds,
+        meta=dict(command.metadata),
+        cancel_requested=False,
+        request_id=request_id,
+    )

@@ -13,6 +13,16 @@ EVENT_TYPES = ("job.started", "job.succeeded", "job.failed", "job.canceled", "we
 FAILING_DAYS_BEFORE_DISABLE = 5
 
 
+def secrets_in_use(
+    current: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> list[str]:
+    """Ciphertexts of the secrets that sign now: the current one, and the previous one during
+    the overlap after a rotation."""
+    if previous and previous_until and now < previous_until:
+        return [current, previous]
+    return [current]
+
+
 class Endpoint(Base):
     __tablename__ = "webhook_endpoints"
 
@@ -46,16 +56,12 @@ class Endpoint(Base):
         self.updated_at = now
 
     def secrets_in_use(self, now: datetime) -> list[str]:
-        """Ciphertexts of the secrets that sign now: the current one, and the previous one
-        during the overlap after a rotation."""
-        current = [self.secret_ciphertext]
-        if (
-            self.previous_secret_ciphertext
-            and self.previous_secret_until
-            and now < self.previous_secret_until
-        ):
-            current.append(self.previous_secret_ciphertext)
-        return current
+        return secrets_in_use(
+            self.secret_ciphertext,
+            self.previous_secret_ciphertext,
+            self.previous_secret_until,
+            now,
+        )
 
     def delivered(self) -> None:
         self.failing_since = None

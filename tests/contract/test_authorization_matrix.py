@@ -62,6 +62,9 @@ ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
     ("GET", "/v1/queues"): (READER, 200),
     ("POST", "/v1/queues/<name>/pause"): (ADMIN, 200),
     ("POST", "/v1/queues/<name>/resume"): (ADMIN, 200),
+    ("POST", "/v1/http-target-secret"): (ADMIN, 200),
+    ("GET", "/v1/http-target-allowlist"): (ADMIN, 200),
+    ("PUT", "/v1/http-target-allowlist"): (ADMIN, 200),
 }
 # Routes that name something every tenant has (a queue): another tenant's admin acts on its own.
 SHARED_NAMES = {"<name>"}
@@ -79,6 +82,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", ENDPOINTS): ENDPOINT_BODY,
     ("PATCH", ENDPOINT): {"description": "changed"},
     ("POST", "/v1/api-keys"): {"name": "matrix", "role": "reader"},
+    ("PUT", "/v1/http-target-allowlist"): {"hosts": ["10.0.0.5"]},
 }
 
 

@@ -39,6 +39,7 @@ from schemathesis.core.parameters import ParameterLocation
 from api.app import create_app
 from api.idempotency import HEADER as IDEMPOTENCY_KEY
 from api.webhooks.schemas import WEBHOOK_URL_PATTERN
+from domain.job_types.http.payload import reserved_reason
 from domain.model import Role
 from domain.settings import Settings
 from hopper.bootstrap import bootstrap
@@ -122,6 +123,36 @@ def _metadata_keys_as_documented(case: schemathesis.Case) -> None:
             job["metadata"] = {
                 (key.replace("\x00", "") or "k")[:40]: value for key, value in metadata.items()
             }
+
+
+def _http_payloads_as_documented(case: schemathesis.Case) -> None:
+    """What an `http` payload's description says but its schema cannot: the headers Hopper sets
+    itself, a name given twice ignoring case (or in both maps), and a body with GET. A generated
+    payload that breaks one of them has it taken out; the unit tests of the type refuse each."""
+    if not isinstance(case.body, dict):
+        return
+    jobs = case.body.get("jobs")
+    for job in [case.body, *(jobs if isinstance(jobs, list) else [])]:
+        payload = job.get("payload") if isinstance(job, dict) else None
+        if not (isinstance(job, dict) and job.get("type") == "http" and isinstance(payload, dict)):
+            continue
+        seen: set[str] = set()
+        for field in ("headers", "secret_headers"):
+            if isinstance(payload.get(field), dict):
+                payload[field] = _headers_hopper_takes(payload[field], seen)
+        if payload.get("method") == "GET":
+            payload.pop("body", None)
+
+
+def _headers_hopper_takes(headers: dict[Any, Any], seen: set[str]) -> dict[Any, Any]:
+    kept = {}
+    for name, value in headers.items():
+        lowered = name.lower() if isinstance(name, str) else name
+        if lowered in seen or reserved_reason(lowered):
+            continue
+        seen.add(lowered)
+        kept[name] = value
+    return kept
 
 
 def _new_request(case: schemathesis.Case) -> None:
@@ -240,6 +271,7 @@ def test_every_answer_is_the_documented_one(
     _negative_query_sent(case)
     _new_request(case)
     _metadata_keys_as_documented(case)
+    _http_payloads_as_documented(case)
     _use_fresh_resources(case, contract)
     case.call_and_validate(
         headers={"Authorization": f"Bearer {contract.tenant.keys[role]}"},

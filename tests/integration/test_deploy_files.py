@@ -40,15 +40,17 @@ SERVICES = {
     "migrate",
     "web",
     "worker",
+    "http",
     "webhooks",
     "scheduler",
     "flower",
 }
-HOPPER_SERVICES = ("migrate", "web", "worker", "webhooks", "scheduler")
+HOPPER_SERVICES = ("migrate", "web", "worker", "http", "webhooks", "scheduler")
 HOPPER_COMMANDS = {
     "migrate": "migrate",
     "web": "serve",
     "worker": "worker",
+    "http": "worker",
     "webhooks": "worker",
     "scheduler": "scheduler",
 }
@@ -261,9 +263,10 @@ def test_hoppers_own_queue_check_passes_the_procfile_and_compose_file() -> None:
 
 def test_procfile_runs_the_process_kinds() -> None:
     entries = procfile_entries()
-    assert set(entries) == {"web", "worker", "webhooks", "scheduler"}
+    assert set(entries) == {"web", "worker", "http", "webhooks", "scheduler"}
     assert entries["web"] == ["hopper", "serve"]
     assert entries["worker"][:2] == ["hopper", "worker"]
+    assert entries["http"][:2] == ["hopper", "worker"]
     assert entries["webhooks"][:2] == ["hopper", "worker"]
     assert entries["scheduler"] == ["hopper", "scheduler"]
 

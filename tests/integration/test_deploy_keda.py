@@ -49,7 +49,7 @@ BREAKAGES = [
         "KEDA scaling one pool twice",
         put(SCALED_WEBHOOKS, "spec.scaleTargetRef.name", "hopper-worker"),
         check_scaled_objects,
-        "ScaledObjects scale ['hopper-worker', 'hopper-worker']",
+        "ScaledObjects scale ['hopper-worker-http', 'hopper-worker', 'hopper-worker']",
     ),
     Breakage(
         "KEDA scaling a StatefulSet",

@@ -72,6 +72,11 @@ ADDS: dict[str, dict[str, set[Any]]] = {
     "0006": {"tables": set(), "indexes": set(), "columns": set()},  # triggers: see their tests
     "0007": {"tables": set(), "indexes": set(), "columns": set()},
     "0008": {"tables": {"queue_pauses"}, "indexes": set(), "columns": set()},
+    "0009": {
+        "tables": {"http_target_settings"},
+        "indexes": set(),
+        "columns": {("jobs", "sealed")},
+    },
 }
 
 

@@ -323,12 +323,13 @@ def _custom_type(name: str, queue: str = "default", **overrides: Any) -> JobType
 
 
 def test_built_in_types_their_queues_and_defaults() -> None:
-    assert [t.name for t in REGISTRY] == ["echo", "fail", "hash", "sleep", "stubborn"]
+    assert [t.name for t in REGISTRY] == ["echo", "fail", "hash", "http", "sleep", "stubborn"]
     assert ECHO.queue == queues.DEFAULT
     assert FAIL.queue == queues.DEFAULT
     assert HASH.queue == queues.DEFAULT
     assert SLEEP.queue == queues.LONG
-    assert REGISTRY.queues == frozenset({"default", "long"})
+    assert REGISTRY.get("http").queue == queues.HTTP
+    assert REGISTRY.queues == frozenset({"default", "long", "http"})
     assert REGISTRY.queues <= set(queues.ALL_QUEUES)
     for job_type in REGISTRY:
         assert 1 <= job_type.default_timeout_seconds <= 86_400

@@ -1,4 +1,4 @@
-"""The guarded outbound HTTP client that delivers webhooks.
+"""The guarded outbound HTTP client that delivers webhooks and sends ``http`` jobs.
 
 It posts to a URL the guard has just checked, connecting to a checked address rather than letting
 the HTTP library resolve the name again, so a name that changes its answer between the check and
@@ -51,6 +51,33 @@ class Answer:
     retry_after: float | None
     # The guard refused the URL: asking again would be refused again, unlike a network failure.
     refused: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one request brought back: the status and headers (names lower-cased) and the body
+    as far as it was kept, or why nothing came (``error``; ``refused`` by the guard)."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool  # more of the body came, or would have, than was kept
+    duration_ms: int
+    error: str | None = None
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How much of an answer's body to read and keep, and whether to decompress it first."""
+
+    keep: int
+    read_up_to: int
+    decode: bool
+
+
+# Webhooks keep an excerpt of the raw body and read a little further to reuse the connection.
+EXCERPT = Reading(keep=EXCERPT_BYTES, read_up_to=MAX_READ_BYTES, decode=False)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -208,66 +235,88 @@ class OutboundClient:
         self._user_agent = user_agent or f"Hopper/{_hopper_version()}"
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """A webhook delivery's request, and an excerpt of its answer."""
+        reply = self.request("POST", url, body, headers, EXCERPT)
+        return Answer(
+            status_code=reply.status,
+            duration_ms=reply.duration_ms,
+            excerpt=reply.body.decode("utf-8", errors="replace"),
+            error=reply.error,
+            retry_after=retry_after_seconds(reply.headers.get("retry-after")),
+            refused=reply.refused,
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        reading: Reading,
+        *,
+        total_timeout: float | None = None,
+        guard: OutboundGuard | None = None,
+    ) -> Reply:
+        """One request to a URL ``guard`` (the client's own by default) allows, redirects not
+        followed, within ``total_timeout`` seconds (the client's by default) all told."""
         started = time.monotonic()
+        exchange = _Exchange(method, body, headers, reading, total_timeout or self._total_timeout)
         try:
-            destination = self._guard.destination(url)
+            destination = (guard or self._guard).destination(url)
         except Unresolved as exc:
             return _failure(started, exc.reason)
         except Refused as exc:
             return _failure(started, f"refused: {exc.reason}", refused=True)
-        return self._send(destination, body, headers, started)
+        return self._send(destination, exchange, started)
 
-    def _send(
-        self, destination: Destination, body: bytes, headers: dict[str, str], started: float
-    ) -> Answer:
-        remaining = started + self._total_timeout - time.monotonic()
+    def _send(self, destination: Destination, exchange: _Exchange, started: float) -> Reply:
+        remaining = started + exchange.total_timeout - time.monotonic()
         if remaining <= 0:
-            return _failure(started, self._timed_out())
+            return _failure(started, _timed_out(exchange.total_timeout))
         watchdog = _Watchdog(remaining)
         _current.watchdog = watchdog
         try:
-            return self._exchange(destination, body, headers, started, watchdog)
+            return self._exchange(destination, exchange, started, watchdog)
         except Exception as exc:  # a network failure is an answer, never an exception
-            return _failure(started, self._describe(exc, watchdog.stop()))
+            return _failure(started, self._describe(exc, watchdog.stop(), exchange.total_timeout))
         finally:
             _current.watchdog = None
             watchdog.stop()
 
     def _exchange(
-        self,
-        destination: Destination,
-        body: bytes,
-        headers: dict[str, str],
-        started: float,
-        watchdog: _Watchdog,
-    ) -> Answer:
+        self, destination: Destination, exchange: _Exchange, started: float, watchdog: _Watchdog
+    ) -> Reply:
         ip = destination.addresses[0]
         pool = _POOLS.get((destination.scheme, ip, destination.port, destination.host))
         response = pool.urlopen(
-            "POST",
+            exchange.method,
             destination.target,
-            body=body,
-            headers=self._headers(destination, headers),
+            body=exchange.body,
+            headers=self._headers(destination, exchange.headers),
             retries=False,
             redirect=False,
-            timeout=self._timeout(started),
+            timeout=self._timeout(started, exchange.total_timeout),
             preload_content=False,
             release_conn=False,
-            decode_content=False,
+            decode_content=exchange.reading.decode,
         )
-        return self._answer(response, started, watchdog)
+        return self._reply(response, exchange, started, watchdog)
 
-    def _answer(self, response: Any, started: float, watchdog: _Watchdog) -> Answer:
-        kept, complete = _read_excerpt(response, started + self._total_timeout)
-        if watchdog.stop() or not complete:
+    def _reply(
+        self, response: Any, exchange: _Exchange, started: float, watchdog: _Watchdog
+    ) -> Reply:
+        kept, ended, truncated = _read_body(
+            response, exchange.reading, started + exchange.total_timeout
+        )
+        if watchdog.stop() or not ended:
             response.close()  # unread bytes would be taken for the next answer
         response.release_conn()
-        return Answer(
-            status_code=response.status,
+        return Reply(
+            status=response.status,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=kept,
+            truncated=truncated,
             duration_ms=_elapsed_ms(started),
-            excerpt=kept.decode("utf-8", errors="replace"),
-            error=None,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
 
     def _headers(self, destination: Destination, headers: dict[str, str]) -> dict[str, str]:
@@ -275,16 +324,13 @@ class OutboundClient:
         theirs = {k: v for k, v in headers.items() if k.lower() not in ("host", "user-agent")}
         return {**theirs, **ours}
 
-    def _timeout(self, started: float) -> urllib3.Timeout:
-        remaining = max(started + self._total_timeout - time.monotonic(), 0.001)
+    def _timeout(self, started: float, total: float) -> urllib3.Timeout:
+        remaining = max(started + total - time.monotonic(), 0.001)
         return urllib3.Timeout(connect=min(self._connect_timeout, remaining), read=remaining)
 
-    def _timed_out(self) -> str:
-        return f"timed out after {self._total_timeout:g} s"
-
-    def _describe(self, exc: Exception, expired: bool) -> str:
+    def _describe(self, exc: Exception, expired: bool, total: float) -> str:
         if expired or isinstance(exc, ReadTimeoutError):
-            return self._timed_out()
+            return _timed_out(total)
         if isinstance(exc, NewConnectionError):  # before its parent, ConnectTimeoutError
             return _connection_failure(exc)
         if isinstance(exc, ConnectTimeoutError):
@@ -296,20 +342,36 @@ class OutboundClient:
         return f"request failed: {type(exc).__name__}"
 
 
-def _read_excerpt(response: Any, deadline: float) -> tuple[bytes, bool]:
-    """The first bytes of the body, and whether the body was read to its end."""
-    kept = b""
+@dataclass(frozen=True)
+class _Exchange:
+    method: str
+    body: bytes | None
+    headers: dict[str, str]
+    reading: Reading
+    total_timeout: float
+
+
+def _read_body(response: Any, reading: Reading, deadline: float) -> tuple[bytes, bool, bool]:
+    """The first ``reading.keep`` bytes of the body (decompressed, if asked); whether the body
+    was read to its end; whether more came than was kept (or the reading stopped before the
+    end). Never more than ``read_up_to`` is read, so a body of any size (or a small one that
+    decompresses to a large one) costs a bounded read."""
+    kept = bytearray()
     seen = 0
     try:
-        while seen < MAX_READ_BYTES and time.monotonic() < deadline:
-            chunk = response.read1(_CHUNK_BYTES, decode_content=False)
+        while seen < reading.read_up_to and time.monotonic() < deadline:
+            chunk = response.read1(_CHUNK_BYTES, decode_content=reading.decode)
             if not chunk:
-                return kept, True
+                return bytes(kept), True, seen > reading.keep
             seen += len(chunk)
-            kept += chunk[: EXCERPT_BYTES - len(kept)]
+            kept += chunk[: reading.keep - len(kept)]
     except (urllib3.exceptions.HTTPError, OSError):
         pass  # the body broke off; the status stands
-    return kept, False
+    return bytes(kept), False, True
+
+
+def _timed_out(total: float) -> str:
+    return f"timed out after {total:g} s"
 
 
 def _connection_failure(exc: NewConnectionError) -> str:
@@ -323,13 +385,14 @@ def _connection_failure(exc: NewConnectionError) -> str:
     return "could not connect"
 
 
-def _failure(started: float, error: str, *, refused: bool = False) -> Answer:
-    return Answer(
-        status_code=None,
+def _failure(started: float, error: str, *, refused: bool = False) -> Reply:
+    return Reply(
+        status=None,
+        headers={},
+        body=b"",
+        truncated=False,
         duration_ms=_elapsed_ms(started),
-        excerpt="",
         error=error,
-        retry_after=None,
         refused=refused,
     )
 

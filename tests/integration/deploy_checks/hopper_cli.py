@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from domain.queues import JOB_QUEUES, WEBHOOKS
+from domain.queues import HTTP, JOB_QUEUES, WEBHOOKS
 from hopper.cli import _parser as hopper_parser
 
 # Which queues each worker pool listens to, exactly.
-POOLS = {"worker": list(JOB_QUEUES), "webhooks": [WEBHOOKS]}
+POOLS = {"worker": list(JOB_QUEUES), "http": [HTTP], "webhooks": [WEBHOOKS]}
 
 
 @cache

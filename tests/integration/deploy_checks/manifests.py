@@ -19,11 +19,16 @@ PROCESSES = {
     "hopper-migrate": "migrate",
     "hopper-web": "serve",
     "hopper-worker": "worker",
+    "hopper-worker-http": "worker",
     "hopper-worker-webhooks": "worker",
     "hopper-scheduler": "scheduler",
 }
 JOBS = {"hopper-migrate"}  # the workloads that run once; the others are Deployments
-WORKER_POOLS = {"hopper-worker": "worker", "hopper-worker-webhooks": "webhooks"}
+WORKER_POOLS = {
+    "hopper-worker": "worker",
+    "hopper-worker-http": "http",
+    "hopper-worker-webhooks": "webhooks",
+}
 
 
 def objects(deploy: Deploy, kind: str) -> list[Manifest]:

@@ -1,0 +1,1 @@
+"""HTTP-target jobs' per-tenant settings: the signing secret and the private-host allow-list."""

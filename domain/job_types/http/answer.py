@@ -1,0 +1,97 @@
+"""The ``http`` type's reading of a target's answer: a result, a retry, or a failure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import marshmallow as ma
+
+from domain.context import PermanentFailure, RetryLater
+from domain.ports import MAX_ANSWER_BODY_BYTES, TargetAnswer
+
+KEPT_HEADERS = ("content-type", "location", "etag", "retry-after")
+MAX_RETRY_AFTER_SECONDS = 3600.0
+EXCERPT_CHARS = 500
+RETRIED_STATUSES = frozenset({408, 429})
+REDACTED = "[redacted]"
+
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # not str.isdigit, which takes digits float() refuses
+
+
+class HttpResult(ma.Schema):
+    status = ma.fields.Integer(required=True, strict=True)
+    headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True)
+    body = ma.fields.String(required=True)
+    truncated = ma.fields.Boolean(required=True)
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` value (delay seconds or an HTTP date) in seconds from ``now``, at most
+    an hour; None when absent or unparseable."""
+    text = (value or "").strip()
+    if _DELAY_SECONDS.fullmatch(text):
+        return min(float(text), MAX_RETRY_AFTER_SECONDS)
+    when = _http_date(text)
+    if when is None:
+        return None
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER_SECONDS)
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # RFC 9110 dates are GMT; a zone of -0000 reads as naive.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def outcome(answer: TargetAnswer, now: datetime, *, hide: Iterable[str] = ()) -> dict[str, Any]:
+    """The job's result for a 2xx answer; otherwise raises ``RetryLater`` or
+    ``PermanentFailure``. Each string in ``hide`` (the secret header values) is blanked out of
+    any message, since a target may echo what it was sent."""
+    if answer.refused is not None:
+        raise PermanentFailure(_redact(f"the target was refused: {answer.refused}", hide))
+    if answer.status is None:
+        raise RetryLater(_redact(f"no answer: {answer.error or 'unknown error'}", hide))
+    if 200 <= answer.status < 300:
+        return result(answer, hide)
+    if answer.status in RETRIED_STATUSES or 500 <= answer.status < 600:
+        delay = retry_after(answer.headers.get("retry-after"), now)
+        raise RetryLater(f"HTTP {answer.status}", after_seconds=delay)
+    raise PermanentFailure(_redact(_failure_message(answer), hide))
+
+
+def result(answer: TargetAnswer, hide: Iterable[str] = ()) -> dict[str, Any]:
+    """The answer as the job's result: the kept headers and the body as text, with the secret
+    header values blanked out of both."""
+    body = answer.body[:MAX_ANSWER_BODY_BYTES]
+    kept = {k: _redact(v, hide) for k, v in answer.headers.items() if k in KEPT_HEADERS}
+    return {
+        "status": answer.status,
+        "headers": kept,
+        "body": _redact(body.decode("utf-8", "replace"), hide),
+        "truncated": answer.truncated or len(answer.body) > MAX_ANSWER_BODY_BYTES,
+    }
+
+
+def _failure_message(answer: TargetAnswer) -> str:
+    message = f"HTTP {answer.status}"
+    # 304 answers a conditional request: it points nowhere, so there is no redirect to refuse.
+    if answer.status is not None and 300 <= answer.status < 400 and answer.status != 304:
+        location = answer.headers.get("location")
+        message += " (redirects are not followed"
+        message += f"; location: {location})" if location else ")"
+    excerpt = answer.body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]
+    return f"{message}: {excerpt}" if excerpt else message
+
+
+def _redact(message: str, hide: Iterable[str]) -> str:
+    # Longest first, so a secret that contains another is blanked whole.
+    for secret in sorted((s for s in hide if s), key=len, reverse=True):
+        message = message.replace(secret, REDACTED)
+    return message
