@@ -19,6 +19,7 @@ from api.meta import instruments
 from api.meta.routes import blp as meta_blp
 from api.openapi import HopperApi
 from api.queues.routes import blp as queues_blp
+from api.schedules.routes import blp as schedules_blp
 from api.webhooks.routes import blp as webhooks_blp
 
 API_VERSION = "1.0.0"
@@ -52,6 +53,7 @@ def create_app(container: Any) -> Flask:
         queues_blp,
         webhooks_blp,
         http_targets_blp,
+        schedules_blp,
         keys_blp,
         audit_blp,
         meta_blp,

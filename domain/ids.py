@@ -10,7 +10,7 @@ from ulid import ULID
 # A ULID as Crockford's base32 writes it, in lower case: 26 characters, the first at most 7.
 ULID_PATTERN = "[0-7][0-9a-hjkmnp-tv-z]{25}"
 _ULID = re.compile(ULID_PATTERN)
-PREFIXES = frozenset({"job", "att", "ten", "key", "whe", "msg", "dlv", "aud"})
+PREFIXES = frozenset({"job", "att", "ten", "key", "whe", "msg", "dlv", "aud", "sch"})
 
 
 def new_id(prefix: str) -> str:

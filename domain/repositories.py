@@ -48,6 +48,7 @@ _NEW_JOB_FIELDS = (
     "meta",
     "cancel_requested",
     "request_id",
+    "schedule_id",
 )
 
 
@@ -57,6 +58,7 @@ class JobFilter:
     type: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    schedule_id: str | None = None
 
 
 class JobRepository:
@@ -132,7 +134,8 @@ class JobRepository:
     def page(
         self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
     ) -> Sequence[Job]:
-        """Newest first, by id (ids are time-ordered): ix_jobs_tenant_id_id and its siblings."""
+        """Newest first, by id (ids are time-ordered): ix_jobs_tenant_id_id and its siblings
+        (ix_jobs_tenant_id_schedule_id_id for a schedule's jobs)."""
         query = select(Job).where(Job.tenant_id == tenant_id)
         if filters.status:
             query = query.where(Job.status == filters.status)
@@ -142,6 +145,8 @@ class JobRepository:
             query = query.where(Job.created_at > filters.created_after)
         if filters.created_before:
             query = query.where(Job.created_at < filters.created_before)
+        if filters.schedule_id:
+            query = query.where(Job.schedule_id == filters.schedule_id)
         if before_id:
             query = query.where(Job.id < before_id)
         return self.session.scalars(query.order_by(Job.id.desc()).limit(limit)).all()

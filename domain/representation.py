@@ -53,6 +53,11 @@ class JobSchema(ma.Schema):
     started_at = Timestamp(allow_none=True, required=True)
     finished_at = Timestamp(allow_none=True, required=True)
     cancel_requested = ma.fields.Boolean(required=True)
+    schedule_id = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The schedule that fired the job; null if it was submitted."},
+    )
 
 
 class AttemptSchema(ma.Schema):

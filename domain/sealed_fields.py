@@ -1,7 +1,7 @@
 """Payload fields a job type marks secret (``JobType.secret_fields``, the ``http`` type's
 ``secret_headers``): encrypted at rest apart from the payload, and shown nowhere.
 
-The payload a job stores and every representation shows has each secret value
+The payload a job (or a schedule) stores and every representation shows has each secret value
 replaced by ``[redacted]``; the values themselves are sealed (``domain.secrets``) in a column of
 their own, and only a worker opens them, just before the handler runs.
 """

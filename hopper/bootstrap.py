@@ -20,6 +20,8 @@ from domain.job_types import Registry, registry_for
 from domain.key_cache import KeyCache
 from domain.ports import Command, JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.queue_control.service import QueueService
+from domain.schedules.firing import ScheduleFiring
+from domain.schedules.service import ScheduleService
 from domain.secrets import SecretBox, local_key
 from domain.services.access import REFRESH_SECONDS, AccessService
 from domain.services.bulk import BulkJobs
@@ -88,6 +90,13 @@ class Container:
         self.metrics = MetricsService(self.reads, self.job_queues)
         self.queue_control = QueueService(self.uow, self.reads, self.job_queues)
         self.http_targets = TargetSettingsService(self.uow, self.box)
+        self.schedules = ScheduleService(self.uow, self.registry, self.box, reads=self.reads)
+        self.schedule_firing = ScheduleFiring(
+            self.uow,
+            self.registry,
+            self.settings.hard_limit_margin_seconds,
+            timedelta(days=self.settings.retention_jobs_days),
+        )
         self.bulk = BulkJobs(self.reads, self.jobs)
         self.webhooks = WebhookService(
             self.uow,

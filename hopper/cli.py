@@ -136,7 +136,7 @@ def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     wiring = bootstrap(settings, pool_size=1)
     telemetry.serve(settings)
     watch = ConsumerWatch(lambda: wiring.metrics.starved_queues(wiring.consumers))
-    SchedulerLoop(wiring.scheduling, watch).run_forever()
+    SchedulerLoop(wiring.scheduling, watch, wiring.schedule_firing).run_forever()
     return 0
 
 

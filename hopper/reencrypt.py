@@ -1,6 +1,6 @@
 """``hopper encryption reencrypt``: after a new key is put first in HOPPER_ENCRYPTION_KEYS, move
 every stored secret under it (webhook secrets, the answers kept for idempotency keys, `http`
-target secrets, and the sealed payload fields of jobs), so the old key can then
+target secrets, and the sealed payload fields of jobs and schedules), so the old key can then
 be removed."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_
 
 from domain.http_targets.model import TargetSettings
 from domain.model import IdempotencyRecord, Job
+from domain.schedules.model import Schedule
 from domain.secrets import SecretBox
 from domain.webhooks.model import Endpoint
 from hopper.bootstrap import Container
@@ -43,7 +44,14 @@ def reencrypt_secrets(container: Container) -> int:
         (Job.sealed.is_not(None),),
         lambda j: setattr(j, "sealed", box.reseal(j.sealed)),
     )
-    return endpoints + answers + targets + jobs
+    schedules = _in_batches(
+        container,
+        Schedule,
+        (Schedule.id,),
+        (Schedule.sealed.is_not(None),),
+        lambda s: setattr(s, "sealed", box.reseal(s.sealed)),
+    )
+    return endpoints + answers + targets + jobs + schedules
 
 
 def _rotating(box: SecretBox, row: Endpoint | TargetSettings) -> None:

@@ -1,6 +1,7 @@
 """The scheduler process: a loop with sub-second resolution that repairs what the fast path
-dropped. It publishes due jobs (run_at reached, backoff over, a lost publish), takes back jobs
-whose lease lapsed, and says when a queue with due work has no consumer."""
+dropped. It fires due schedules, publishes due jobs (run_at reached, backoff over, a lost
+publish), takes back jobs whose lease lapsed, and says when a queue with due work has no
+consumer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import FrameType
 import structlog
 
 from domain.errors import DomainError
+from domain.schedules.firing import ScheduleFiring
 from domain.services.scheduling import SchedulerService
 from workers import instruments
 from workers.consumer_watch import ConsumerWatch
@@ -24,9 +26,15 @@ ERROR_PAUSE = 2.0
 
 
 class SchedulerLoop:
-    def __init__(self, scheduling: SchedulerService, watch: ConsumerWatch | None = None) -> None:
+    def __init__(
+        self,
+        scheduling: SchedulerService,
+        watch: ConsumerWatch | None = None,
+        schedules: ScheduleFiring | None = None,
+    ) -> None:
         self._scheduling = scheduling
         self._watch = watch
+        self._schedules = schedules
         self.stopping = threading.Event()
         self._next_purge = 0.0
 
@@ -46,6 +54,7 @@ class SchedulerLoop:
     def tick(self) -> float:
         """One pass; returns how long to pause before the next."""
         try:
+            fired = self._schedules.fire_due().fired if self._schedules is not None else 0
             published = self._scheduling.publish_due()
             deliveries = self._scheduling.publish_due_deliveries()
             reclaimed = self._scheduling.reclaim_lapsed()
@@ -58,6 +67,7 @@ class SchedulerLoop:
             return ERROR_PAUSE
         instruments.SCHEDULER_PASSES.labels("ok").inc()
         done = {
+            "fired_schedules": fired,
             "published": published,
             "published_deliveries": deliveries,
             "reclaimed": reclaimed,
@@ -76,6 +86,8 @@ class SchedulerLoop:
         if time.monotonic() < self._next_purge:
             return 0
         purged = self._scheduling.purge()
+        if self._schedules is not None:
+            purged += self._schedules.purge_runs()
         if not purged:
             self._next_purge = time.monotonic() + PURGE_EVERY
         return purged

@@ -71,7 +71,8 @@ def _job_id(job_id: str) -> str:
     return job_id
 
 
-def _command(body: dict[str, Any]) -> SubmitJob:
+def submit_command(body: dict[str, Any]) -> SubmitJob:
+    """A loaded job body as the command that submits it (a schedule's `job` too)."""
     return SubmitJob(**body)
 
 
@@ -86,7 +87,7 @@ class JobCollection(MethodView):
     @blp.response(202, JobSchema, headers=LOCATION)
     def post(self, body: dict[str, Any]) -> Response:
         """Submit a job"""
-        (job,) = _service().submit(principal(), [_command(body)], g.request_id)
+        (job,) = _service().submit(principal(), [submit_command(body)], g.request_id)
         count_submitted([job])
         return _job_response(job, 202, {"Location": link(f"/v1/jobs/{job.id}")})
 
@@ -100,6 +101,7 @@ class JobCollection(MethodView):
             type=query["type"],
             created_after=query["created_after"],
             created_before=query["created_before"],
+            schedule_id=query["schedule_id"],
         )
         page = _service().list(principal(), filters, query["limit"], query["cursor"])
         return add_link(json_response(page_body(page, _jobs)), page)
@@ -112,7 +114,7 @@ class JobBatch(MethodView):
     @blp.response(202, JobBatchResultSchema)
     def post(self, body: dict[str, Any]) -> Response:
         """Submit up to 500 jobs at once: all are accepted or none is"""
-        commands = [_command(item) for item in body["jobs"]]
+        commands = [submit_command(item) for item in body["jobs"]]
         jobs = _service().submit(principal(), commands, g.request_id, batch=True)
         count_submitted(jobs)
         return json_response({"data": _jobs.dump(jobs, many=True)}, 202)

@@ -2,8 +2,9 @@
 
 import marshmallow as ma
 
-from api.fields import UtcDateTime
+from api.fields import FullMatch, UtcDateTime
 from api.pagination import PageQuery, page_schema
+from domain.ids import ULID_PATTERN
 from domain.representation import AttemptSchema, JobSchema
 
 __all__ = ["AttemptSchema", "JobSchema"]
@@ -58,6 +59,11 @@ class JobListQuery(PageQuery):
     type = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=100))
     created_after = UtcDateTime(load_default=None)
     created_before = UtcDateTime(load_default=None)
+    schedule_id = ma.fields.String(
+        load_default=None,
+        validate=FullMatch(f"^sch_{ULID_PATTERN}$", error="Not a schedule id."),
+        metadata={"description": "Only the jobs that this schedule fired."},
+    )
 
 
 class JobGetQuery(ma.Schema):

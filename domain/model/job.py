@@ -103,6 +103,7 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

@@ -157,9 +157,10 @@ def new_job(
     sealed: str | None,
     *,
     request_id: str | None = None,
+    schedule_id: str | None = None,
 ) -> Job:
-    """A job as submitted (``payload`` and ``sealed`` from ``sealed_payload``); its times are
-    the database's (``JobRepository.insert``)."""
+    """A job as submitted, or as a schedule fires it (``payload`` and ``sealed`` from
+    ``sealed_payload``); its times are the database's (``JobRepository.insert``)."""
     return Job(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -176,4 +177,5 @@ def new_job(
         meta=dict(command.metadata),
         cancel_requested=False,
         request_id=request_id,
+        schedule_id=schedule_id,
     )

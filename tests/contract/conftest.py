@@ -6,6 +6,7 @@ job worker stops once the seeded jobs have finished."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from domain.db import make_engine
 from domain.model.job import ErrorType, Job, JobStatus, job_error
+from domain.schedules.model import Schedule
 from domain.settings import Settings
 from tests.receiver import Receiver
 from tests.services import real_env
@@ -79,16 +81,33 @@ class Tenant:
         body = {"name": "contract", "role": "reader"}
         return str(self.call("POST", "/v1/api-keys", "admin", 201, json=body)["id"])
 
+    def schedule(self) -> str:
+        """A disabled schedule: nothing fires it."""
+        body = {
+            "name": f"contract-{uuid.uuid4().hex}",
+            "cron": "0 0 1 1 *",
+            "enabled": False,
+            "job": {"type": "echo", "payload": {"message": "contract"}},
+        }
+        return str(self.call("POST", "/v1/schedules", "admin", 201, json=body)["id"])
+
     def clean_up(self) -> None:
         """Leaves no work for the stacks of later tests: no endpoint (its deliveries go with it),
-        and no job still to run. The generated batches leave thousands of queued jobs, and a
-        cancel each over HTTP took half a minute; one statement cancels them as `Job.cancel`
-        would (no job is running: the job worker has stopped)."""
+        no schedule that fires, and no job still to run. The generated batches leave thousands
+        of queued jobs, and a cancel each over HTTP took half a minute; one statement cancels
+        them as `Job.cancel` would (no job is running: the job worker has stopped)."""
         for endpoint_id in self._all("/v1/webhook-endpoints", "admin"):
             self.stack.request("DELETE", f"/v1/webhook-endpoints/{endpoint_id}", self.keys["admin"])
         engine = make_engine(Settings.from_env(real_env()))
         try:
             with engine.begin() as connection:
+                # The generated schedules first (waiting out a pass that fires one), so that
+                # the jobs they fired are among those canceled below.
+                connection.execute(
+                    update(Schedule)
+                    .where(Schedule.tenant_id == self.tenant_id)
+                    .values(enabled=False, next_run_at=None)
+                )
                 mine = Job.tenant_id == self.tenant_id
                 connection.execute(
                     update(Job)
@@ -138,6 +157,7 @@ class Seeds:
     endpoint_id: tuple[str, ...]
     delivery_id: tuple[str, ...]
     key_id: tuple[str, ...]
+    schedule_id: tuple[str, ...]
 
     def for_parameter(self, name: str) -> tuple[str, ...]:
         values: tuple[str, ...] = getattr(self, name, ())
@@ -173,6 +193,7 @@ def contract(
             endpoint_id=(endpoint_id,),
             delivery_id=(tenant.delivered(endpoint_id),),
             key_id=(tenant.api_key(),),
+            schedule_id=(tenant.schedule(),),
         )
         # The seeds have run; the jobs that generated requests submit (a `stubborn` one may ask
         # for an hour that no cancel shortens) stay queued, and `clean_up` cancels them.

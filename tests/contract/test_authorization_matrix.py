@@ -11,6 +11,7 @@ on resources made for it alone, so a destructive route always meets a fresh one.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,8 @@ JOB = "/v1/jobs/<job_id:job_id>"
 ENDPOINTS = "/v1/webhook-endpoints"
 ENDPOINT = "/v1/webhook-endpoints/<endpoint_id>"
 DELIVERY = f"{ENDPOINT}/deliveries/<delivery_id>"
+SCHEDULES = "/v1/schedules"
+SCHEDULE = "/v1/schedules/<schedule_id>"
 
 # (method, route as the app writes it) -> (the role it needs, its success status)
 ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
@@ -65,6 +68,11 @@ ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
     ("POST", "/v1/http-target-secret"): (ADMIN, 200),
     ("GET", "/v1/http-target-allowlist"): (ADMIN, 200),
     ("PUT", "/v1/http-target-allowlist"): (ADMIN, 200),
+    ("POST", SCHEDULES): (ADMIN, 201),
+    ("GET", SCHEDULES): (READER, 200),
+    ("GET", SCHEDULE): (READER, 200),
+    ("PATCH", SCHEDULE): (ADMIN, 200),
+    ("DELETE", SCHEDULE): (ADMIN, 204),
 }
 # Routes that name something every tenant has (a queue): another tenant's admin acts on its own.
 SHARED_NAMES = {"<name>"}
@@ -76,6 +84,8 @@ RANK = {READER: 0, SUBMITTER: 1, ADMIN: 2}
 # Endpoints made here are disabled: a worker fails their deliveries without sending anything.
 ENDPOINT_BODY = {"url": "http://127.0.0.1:9/hooks", "enabled": False}
 ECHO = {"type": "echo", "payload": {"message": "matrix"}}
+# Schedules made here are disabled: no scheduler fires them.
+SCHEDULE_BODY = {"cron": "0 0 1 1 *", "job": ECHO, "enabled": False}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", JOBS): ECHO,
     ("POST", f"{JOBS}/batch"): {"jobs": [ECHO, ECHO]},
@@ -83,6 +93,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", ENDPOINT): {"description": "changed"},
     ("POST", "/v1/api-keys"): {"name": "matrix", "role": "reader"},
     ("PUT", "/v1/http-target-allowlist"): {"hosts": ["10.0.0.5"]},
+    ("POST", SCHEDULES): {"name": "matrix", **SCHEDULE_BODY},
+    ("PATCH", SCHEDULE): {"catch_up": "none"},
 }
 
 
@@ -160,6 +172,10 @@ class Fresh:
         body = {"name": "matrix-target", "role": "reader"}
         return str(self._made("POST", "/v1/api-keys", self.admin, json=body)["id"])
 
+    def schedule(self) -> str:
+        body = {"name": f"matrix-{uuid.uuid4().hex}", **SCHEDULE_BODY}
+        return str(self._made("POST", SCHEDULES, self.admin, json=body)["id"])
+
     def path(self, route: str) -> str:
         ids: dict[str, str] = {}
         if "job_id>" in route:
@@ -170,6 +186,8 @@ class Fresh:
             ids["delivery_id"] = self.delivery(ids["endpoint_id"])
         if "<key_id>" in route:
             ids["key_id"] = self.api_key()
+        if "<schedule_id>" in route:
+            ids["schedule_id"] = self.schedule()
         if "<name>" in route:
             ids["name"] = "long"  # every tenant's; the jobs made here wait in `default`
         return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: ids[match.group(1)], route)
@@ -248,8 +266,8 @@ def _ids(body: Any) -> set[str]:
 def _sees(client: FlaskClient, key: str | None, resource_id: str) -> bool:
     headers = {"Authorization": f"Bearer {key}"}
     kind = resource_id.split("_", 1)[0]
-    if kind in ("job", "whe"):
-        collection = JOBS if kind == "job" else ENDPOINTS
+    if kind in ("job", "whe", "sch"):
+        collection = {"job": JOBS, "whe": ENDPOINTS, "sch": SCHEDULES}[kind]
         return client.get(f"{collection}/{resource_id}", headers=headers).status_code == 200
     listing = {"key": "/v1/api-keys", "aud": "/v1/audit-events"}[kind]
     return resource_id in _ids(client.get(f"{listing}?limit=100", headers=headers).get_json())

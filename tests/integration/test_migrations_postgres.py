@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, UniqueConstraint, create_engine, inspect, text
 
+import domain.schedules.model  # maps the schedule tables onto Base.metadata
 import domain.webhooks.model  # noqa: F401  (maps the webhook tables onto Base.metadata)
 from domain.model import Base
 from domain.settings import Settings
@@ -76,6 +77,16 @@ ADDS: dict[str, dict[str, set[Any]]] = {
         "tables": {"http_target_settings"},
         "indexes": set(),
         "columns": {("jobs", "sealed")},
+    },
+    "0010": {
+        "tables": {"schedules", "schedule_runs"},
+        "indexes": {
+            ("schedules", "ix_schedules_tenant_id_id"),
+            ("schedules", "ix_schedules_due"),
+            ("schedule_runs", "ix_schedule_runs_slot"),
+            ("jobs", "ix_jobs_tenant_id_schedule_id_id"),
+        },
+        "columns": {("jobs", "schedule_id")},
     },
 }
 

@@ -110,6 +110,10 @@ CASES: dict[str, tuple[Callable[[UnitOfWork], object], set[str]]] = {
     "list page": (list_page(), {"ix_jobs_tenant_id_id"}),
     "list page, by status": (list_page(status="failed"), {"ix_jobs_tenant_id_status_id"}),
     "list page, by type": (list_page(type="hash"), {"ix_jobs_tenant_id_type_id"}),
+    "list page, by schedule": (
+        list_page(schedule_id="sch_scale042"),
+        {"ix_jobs_tenant_id_schedule_id_id"},
+    ),
     "list page, created after": (list_page(created_after=RECENT), {"ix_jobs_tenant_id_created_at"}),
     "list page, created before": (
         list_page(created_before=LONG_AGO),

@@ -350,6 +350,7 @@ class FakeJobRepository:
                 and (not filters.type or job.type == filters.type)
                 and (not filters.created_after or job.created_at > filters.created_after)
                 and (not filters.created_before or job.created_at < filters.created_before)
+                and (not filters.schedule_id or job.schedule_id == filters.schedule_id)
                 and (not before_id or job.id < before_id)
             )
 

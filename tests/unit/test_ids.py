@@ -12,7 +12,7 @@ CROCKFORD = set("0123456789abcdefghjkmnpqrstvwxyz")
 
 
 def test_the_contract_prefixes() -> None:
-    assert frozenset({"job", "att", "ten", "key", "whe", "msg", "dlv", "aud"}) == PREFIXES
+    assert frozenset({"job", "att", "ten", "key", "whe", "msg", "dlv", "aud", "sch"}) == PREFIXES
 
 
 @pytest.mark.parametrize("prefix", sorted(PREFIXES))

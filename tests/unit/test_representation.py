@@ -26,6 +26,7 @@ CONTRACT_FIELDS = {
     "started_at",
     "finished_at",
     "cancel_requested",
+    "schedule_id",
 }
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -54,6 +55,7 @@ def test_job_body_of_a_queued_job() -> None:
     assert body["started_at"] is None
     assert body["finished_at"] is None
     assert body["cancel_requested"] is False
+    assert body["schedule_id"] is None
     for internal in ("meta", "tenant_id", "queue", "version", "request_id", "published_at"):
         assert internal not in body
 

@@ -39,6 +39,7 @@ LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     ("hopper_webhook_deliveries_total", "outcome"): {"delivered", "retrying", "failed", "lost"},
     ("hopper_scheduler_passes_total", "result"): {"ok", "failed"},
     ("hopper_scheduler_actions_total", "action"): {
+        "fired_schedules",
         "published",
         "published_deliveries",
         "reclaimed",

@@ -1,0 +1,1 @@
+"""Schedules: jobs fired on a cron or an interval."""
