@@ -1,6 +1,7 @@
 """The OpenAPI document tells the truth: schemathesis reads the live `/openapi.json` of a running
 Hopper and sends every operation generated requests (valid and invalid), once per role (a role
-too weak for an operation gets a 403 whatever it sends: 3 cases there, 25 elsewhere), and each
+too weak for an operation gets a 403 whatever it sends: 3 cases there, 25 elsewhere; the
+coverage phase's boundary cases run once, as the weakest role that may call it), and each
 answer must be no 5xx, a documented status with a documented content type, carry the documented
 headers, and match the documented schema.
 
@@ -225,10 +226,23 @@ def too_weak_for(role: str, spec: dict[str, Any]) -> list[str]:
     ]
 
 
+def weaker_role_covers(role: str, spec: dict[str, Any]) -> list[str]:
+    """The operations that a weaker role than `role` may call too."""
+    return [
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        and operation.get("x-required-role") not in (None, role)
+        and Role(role).allows(Role(operation["x-required-role"]))
+    ]
+
+
 @pytest.fixture(scope="module")
 def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
     spec = contract.stack.request("GET", "/openapi.json").json()
     forbidden = too_weak_for(role, spec)
+    shared = weaker_role_covers(role, spec)
     config = schemathesis.Config.from_dict(
         {
             "generation": {"max-examples": EXAMPLES_PER_OPERATION, "database": "none"},
@@ -237,14 +251,26 @@ def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
             # A role too weak gets the same 403 whatever it sends: a few cases show that the
             # answer is the documented one (the authorization matrix covers each route).
             "operations": [
-                {
-                    "include-name": forbidden,
-                    "generation": {"max-examples": FORBIDDEN_EXAMPLES},
-                    "phases": {"coverage": {"enabled": False}},
-                }
-            ]
-            if forbidden
-            else [],
+                *(
+                    [
+                        {
+                            "include-name": forbidden,
+                            "generation": {"max-examples": FORBIDDEN_EXAMPLES},
+                            "phases": {"coverage": {"enabled": False}},
+                        }
+                    ]
+                    if forbidden
+                    else []
+                ),
+                # The coverage phase's cases (each boundary of each field, deterministic) are
+                # the same whoever sends them: they run once, as the weakest role that may
+                # call the operation. The stronger ones still send their generated examples.
+                *(
+                    [{"include-name": shared, "phases": {"coverage": {"enabled": False}}}]
+                    if shared
+                    else []
+                ),
+            ],
         }
     )
     loaded = schemathesis.openapi.from_url(
