@@ -147,14 +147,15 @@ def test_two_schedulers_fire_every_second_once(running: Running) -> None:
     ended = running.now()
     running.disable("every second")
 
-    # Both schedulers ran passes all along, and each fired some of the slots.
+    # Both schedulers ran passes all along, several a second each, so that each could take
+    # every slot (which one does is a race of their phases, and either may win every time).
     assert all(process.alive() for process in running.schedulers)
-    assert all(passes(port) > seen for port, seen in zip(running.ports, before, strict=True))
-    fired_after = [
+    grown = [passes(port) - seen for port, seen in zip(running.ports, before, strict=True)]
+    assert all(count >= 2 * WINDOW_SECONDS for count in grown), grown
+    fired = sum(
         counter(port, "hopper_scheduler_actions_total", action="fired_schedules")
         for port in running.ports
-    ]
-    assert all(a > b for a, b in zip(fired_after, fired_before, strict=True)), running.stack.logs()
+    ) - sum(fired_before)
 
     runs = running.runs("every second")
     slots = [slot for slot, _, _, _ in runs]
@@ -165,6 +166,7 @@ def test_two_schedulers_fire_every_second_once(running: Running) -> None:
     )
     assert slots[0] == first_due and slots[-1] >= ended - 2 * SECOND
     assert len(slots) >= WINDOW_SECONDS and began < ended
+    assert fired >= WINDOW_SECONDS  # the schedulers say they fired them (the other schedules too)
 
     jobs = running.jobs("every second")
     assert sorted(job["id"] for job in jobs) == sorted(job_id for _, job_id, _, _ in runs)
