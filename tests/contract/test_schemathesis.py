@@ -214,35 +214,27 @@ def role(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def too_weak_for(role: str, spec: dict[str, Any]) -> list[str]:
-    """The operations that `role` may not call (each says its role in `x-required-role`)."""
-    return [
-        f"{method.upper()} {path}"
-        for path, item in spec["paths"].items()
-        for method, operation in item.items()
-        if method != "parameters"
-        and "x-required-role" in operation
-        and not Role(role).allows(Role(operation["x-required-role"]))
-    ]
-
-
-def weaker_role_covers(role: str, spec: dict[str, Any]) -> list[str]:
-    """The operations that a weaker role than `role` may call too."""
-    return [
-        f"{method.upper()} {path}"
-        for path, item in spec["paths"].items()
-        for method, operation in item.items()
-        if method != "parameters"
-        and operation.get("x-required-role") not in (None, role)
-        and Role(role).allows(Role(operation["x-required-role"]))
-    ]
+def operations_by_standing(role: str, spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The operations that `role` may not call, and those that a weaker role may call too
+    (each operation says its role in `x-required-role`)."""
+    forbidden, shared = [], []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            required = operation.get("x-required-role") if method != "parameters" else None
+            if required is None:
+                continue
+            name = f"{method.upper()} {path}"
+            if not Role(role).allows(Role(required)):
+                forbidden.append(name)
+            elif required != role:
+                shared.append(name)
+    return forbidden, shared
 
 
 @pytest.fixture(scope="module")
 def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
     spec = contract.stack.request("GET", "/openapi.json").json()
-    forbidden = too_weak_for(role, spec)
-    shared = weaker_role_covers(role, spec)
+    forbidden, shared = operations_by_standing(role, spec)
     config = schemathesis.Config.from_dict(
         {
             "generation": {"max-examples": EXAMPLES_PER_OPERATION, "database": "none"},

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from domain.retry_after import retry_after_seconds
 from domain.settings import Settings
 from workers.outbound import (
     OutboundClient,
     OutboundGuard,
     OutboundPolicy,
     Refused,
-    retry_after_seconds,
 )
 
 PUBLIC = "93.184.216.34"
@@ -428,4 +428,5 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after_seconds(format_datetime(now - timedelta(hours=1), True), now) == 0.0
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds("-5") is None
+    assert retry_after_seconds("\u00b2") is None  # a digit to str.isdigit, not to float()
     assert retry_after_seconds(None) is None

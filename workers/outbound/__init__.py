@@ -1,7 +1,7 @@
 """Outbound HTTP for webhook deliveries: the guard that decides where requests may go, and the
 client that sends them only there."""
 
-from workers.outbound.client import Answer, OutboundClient, retry_after_seconds
+from workers.outbound.client import Answer, OutboundClient
 from workers.outbound.guard import (
     Destination,
     OutboundGuard,
@@ -17,6 +17,5 @@ __all__ = [
     "OutboundGuard",
     "OutboundPolicy",
     "Refused",
-    "retry_after_seconds",
     "system_resolve",
 ]

@@ -18,8 +18,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -33,6 +31,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from domain.retry_after import retry_after_seconds
 from workers.outbound.guard import Destination, OutboundGuard, Refused, Unresolved
 
 EXCERPT_BYTES = 1024
@@ -78,20 +77,6 @@ class Reading:
 
 # Webhooks keep an excerpt of the raw body and read a little further to reuse the connection.
 EXCERPT = Reading(keep=EXCERPT_BYTES, read_up_to=MAX_READ_BYTES, decode=False)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` header in seconds, whether given as seconds or as an HTTP date."""
-    text = (value or "").strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class _Watchdog:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 
 from domain.context import PermanentFailure, RetryLater
 from domain.ports import MAX_ANSWER_BODY_BYTES, TargetAnswer
+from domain.retry_after import retry_after_seconds
 
 KEPT_HEADERS = ("content-type", "location", "etag", "retry-after")
 MAX_RETRY_AFTER_SECONDS = 3600.0
 EXCERPT_CHARS = 500
 RETRIED_STATUSES = frozenset({408, 429})
 REDACTED = "[redacted]"
-
-_DELAY_SECONDS = re.compile(r"[0-9]+")  # not str.isdigit, which takes digits float() refuses
 
 
 class HttpResult(ma.Schema):
@@ -30,24 +27,10 @@ class HttpResult(ma.Schema):
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` value (delay seconds or an HTTP date) in seconds from ``now``, at most
-    an hour; None when absent or unparseable."""
-    text = (value or "").strip()
-    if _DELAY_SECONDS.fullmatch(text):
-        return min(float(text), MAX_RETRY_AFTER_SECONDS)
-    when = _http_date(text)
-    if when is None:
-        return None
-    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER_SECONDS)
-
-
-def _http_date(text: str) -> datetime | None:
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    # RFC 9110 dates are GMT; a zone of -0000 reads as naive.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    """A ``Retry-After`` value in seconds from ``now``, at most an hour; None when absent or
+    unreadable."""
+    seconds = retry_after_seconds(value, now)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def outcome(answer: TargetAnswer, now: datetime, *, hide: Iterable[str] = ()) -> dict[str, Any]:
