@@ -16,6 +16,7 @@ from domain import queues
 from domain.context import CancellationToken, JobCanceled, JobContext, PermanentFailure, RetryLater
 from domain.errors import FieldError
 from domain.job_types.http import JOB_TYPE, outcome, request_for, retry_after
+from domain.job_types.http.answer import EXCERPT_CHARS
 from domain.ports import MAX_ANSWER_BODY_BYTES, TargetAnswer, TargetRequest
 from domain.webhooks.signing import new_secret
 
@@ -623,3 +624,28 @@ def test_a_secret_that_contains_another_is_hidden_whole() -> None:
     with pytest.raises(PermanentFailure) as failed:
         outcome(answer, NOW, hide=["abc", "abcdef"])
     assert str(failed.value) == "HTTP 400: token=[redacted]"
+
+
+def test_a_secret_across_the_excerpts_end_leaves_none_of_itself() -> None:
+    secret = "Bearer sk_live_0123456789abcdef"
+    body = ("x" * (EXCERPT_CHARS - 10) + secret + "y" * 100).encode()
+    with pytest.raises(PermanentFailure) as failed:
+        outcome(answered(401, body), NOW, hide=[secret])
+    message = str(failed.value)
+    assert "Bearer" not in message
+    assert message == "HTTP 401: " + "x" * (EXCERPT_CHARS - 10) + "[redacted]"
+
+
+def test_a_body_cut_inside_a_secret_keeps_none_of_its_beginning() -> None:
+    secret = "sk_live_0123456789abcdef"
+    body = b"z" * (MAX_ANSWER_BODY_BYTES - 6) + secret.encode()
+    recorded = outcome(answered(200, body), NOW, hide=[secret])
+    assert recorded["truncated"] is True
+    assert recorded["body"] == "z" * (MAX_ANSWER_BODY_BYTES - 6) + "[redacted]"
+
+
+def test_a_secret_echoed_inside_a_json_string_is_blanked_too() -> None:
+    secret = 'pa"ss\\word'
+    echoed = json.dumps({"authorization": secret}).encode()
+    recorded = outcome(answered(200, echoed), NOW, hide=[secret])
+    assert recorded["body"] == '{"authorization": "[redacted]"}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -46,35 +47,46 @@ def outcome(answer: TargetAnswer, now: datetime, *, hide: Iterable[str] = ()) ->
     if answer.status in RETRIED_STATUSES or 500 <= answer.status < 600:
         delay = retry_after(answer.headers.get("retry-after"), now)
         raise RetryLater(f"HTTP {answer.status}", after_seconds=delay)
-    raise PermanentFailure(_redact(_failure_message(answer), hide))
+    raise PermanentFailure(_failure_message(answer, hide))
 
 
 def result(answer: TargetAnswer, hide: Iterable[str] = ()) -> dict[str, Any]:
     """The answer as the job's result: the kept headers and the body as text, with the secret
     header values blanked out of both."""
-    body = answer.body[:MAX_ANSWER_BODY_BYTES]
+    truncated = answer.truncated or len(answer.body) > MAX_ANSWER_BODY_BYTES
+    body = answer.body[:MAX_ANSWER_BODY_BYTES].decode("utf-8", "replace")
     kept = {k: _redact(v, hide) for k, v in answer.headers.items() if k in KEPT_HEADERS}
     return {
         "status": answer.status,
         "headers": kept,
-        "body": _redact(body.decode("utf-8", "replace"), hide),
-        "truncated": answer.truncated or len(answer.body) > MAX_ANSWER_BODY_BYTES,
+        "body": _redact(body, hide, cut=truncated),
+        "truncated": truncated,
     }
 
 
-def _failure_message(answer: TargetAnswer) -> str:
+def _failure_message(answer: TargetAnswer, hide: Iterable[str]) -> str:
     message = f"HTTP {answer.status}"
     # 304 answers a conditional request: it points nowhere, so there is no redirect to refuse.
     if answer.status is not None and 300 <= answer.status < 400 and answer.status != 304:
         location = answer.headers.get("location")
         message += " (redirects are not followed"
         message += f"; location: {location})" if location else ")"
-    excerpt = answer.body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]
-    return f"{message}: {excerpt}" if excerpt else message
+    # Blanked whole before the cut, so that the cut cannot leave part of a secret.
+    body = _redact(answer.body.decode("utf-8", "replace"), hide)
+    excerpt = _redact(body[:EXCERPT_CHARS], hide, cut=len(body) > EXCERPT_CHARS or answer.truncated)
+    return _redact(f"{message}: {excerpt}" if excerpt else message, hide)
 
 
-def _redact(message: str, hide: Iterable[str]) -> str:
+def _redact(text: str, hide: Iterable[str], *, cut: bool = False) -> str:
+    """``text`` with every secret in ``hide`` blanked, as sent or as a JSON string would carry
+    it; where ``text`` was cut short, a secret's beginning at its very end is blanked too."""
+    secrets = {v for s in hide if s for v in (s, json.dumps(s)[1:-1])}
     # Longest first, so a secret that contains another is blanked whole.
-    for secret in sorted((s for s in hide if s), key=len, reverse=True):
-        message = message.replace(secret, REDACTED)
-    return message
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    if cut:
+        for secret in secrets:
+            kept = next((k for k in range(len(secret) - 1, 0, -1) if text.endswith(secret[:k])), 0)
+            if kept:
+                text = text[:-kept] + REDACTED
+    return text
