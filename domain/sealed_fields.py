@@ -12,9 +12,7 @@ import json
 from typing import Any
 
 from domain.job_types import JobType
-from domain.secrets import SecretBox
-
-REDACTED = "[redacted]"
+from domain.secrets import REDACTED, SecretBox
 
 
 def split(job_type: JobType, payload: Any) -> tuple[Any, dict[str, Any] | None]:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+# What every representation, log line and webhook body shows in place of a secret value.
+REDACTED = "[redacted]"
+
 
 class SecretBox:
     def __init__(self, keys: tuple[str, ...]) -> None:

@@ -15,9 +15,9 @@ from typing import Any, TextIO
 
 import structlog
 
+from domain.secrets import REDACTED
 from domain.settings import Settings
 
-REDACTED = "[redacted]"
 _MAX_DEPTH = 8
 
 # A value is redacted whole when its key's last word is one of these (``x_api_key``,

@@ -111,10 +111,29 @@ def _problems(job_type: JobType) -> Iterator[str]:
     yield from _schema_problems(job_type)
     if not callable(job_type.handler):
         yield "the handler is not callable"
-    if job_type.default_timeout_seconds not in TIMEOUT_SECONDS:
+    if not _whole_in(job_type.default_timeout_seconds, TIMEOUT_SECONDS):
         yield "default_timeout_seconds must be a whole number from 1 to 86400"
-    if job_type.default_max_attempts not in MAX_ATTEMPTS:
+    if not _whole_in(job_type.default_max_attempts, MAX_ATTEMPTS):
         yield "default_max_attempts must be a whole number from 1 to 25"
+    yield from _secret_field_problems(job_type)
+
+
+def _whole_in(value: object, allowed: range) -> bool:
+    return type(value) is int and value in allowed  # not a bool, not a float
+
+
+def _secret_field_problems(job_type: JobType) -> Iterator[str]:
+    names = job_type.secret_fields
+    if not isinstance(names, tuple) or not all(isinstance(name, str) for name in names):
+        yield "secret_fields must be a tuple of payload field names"
+        return
+    schema = job_type.payload_schema
+    if isinstance(schema, type) and issubclass(schema, ma.Schema):
+        fields = schema().fields
+        loaded = {field.attribute or name for name, field in fields.items()}
+        for name in names:
+            if name not in loaded:
+                yield f"secret field {name!r} is not a field of the payload schema"
 
 
 def _schema_problems(job_type: JobType) -> Iterator[str]:

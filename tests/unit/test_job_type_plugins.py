@@ -78,6 +78,10 @@ def test_an_entry_point_that_cannot_load_names_itself(
         ("tests.plugin_samples:NOT_CALLABLE", "the handler is not callable"),
         ("tests.plugin_samples:TIMEOUT_TOO_LONG", "default_timeout_seconds must be"),
         ("tests.plugin_samples:NO_DESCRIPTION", "the description must be"),
+        ("tests.plugin_samples:ATTEMPTS_AS_A_BOOL", "default_max_attempts must be a whole"),
+        ("tests.plugin_samples:TIMEOUT_AS_A_FLOAT", "default_timeout_seconds must be a whole"),
+        ("tests.plugin_samples:SECRET_FIELDS_AS_A_STRING", "secret_fields must be a tuple"),
+        ("tests.plugin_samples:SECRET_FIELD_NOT_IN_THE_SCHEMA", "secret field 'token' is not"),
     ],
 )
 def test_each_way_to_be_wrong_is_one_line_naming_the_plugin(target: str, expected: str) -> None:
@@ -87,6 +91,11 @@ def test_each_way_to_be_wrong_is_one_line_naming_the_plugin(target: str, expecte
     assert message.startswith(f"HOPPER_JOB_TYPES {target}"), message
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_a_secret_field_of_the_payload_schema_is_accepted() -> None:
+    registry = registry_for("tests.plugin_samples:SECRET_TEXT")
+    assert registry.get("sample_secret_shout").secret_fields == ("text",)
 
 
 def test_a_clash_between_two_plugins_names_the_first() -> None:

@@ -12,12 +12,12 @@ import marshmallow as ma
 from domain.context import PermanentFailure, RetryLater
 from domain.ports import MAX_ANSWER_BODY_BYTES, TargetAnswer
 from domain.retry_after import retry_after_seconds
+from domain.secrets import REDACTED
 
 KEPT_HEADERS = ("content-type", "location", "etag", "retry-after")
 MAX_RETRY_AFTER_SECONDS = 3600.0
 EXCERPT_CHARS = 500
 RETRIED_STATUSES = frozenset({408, 429})
-REDACTED = "[redacted]"
 
 
 class HttpResult(ma.Schema):
