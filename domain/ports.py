@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from domain.context import CancellationToken
 
 
 class PublishFailed(Exception):
@@ -108,7 +111,10 @@ class HttpTargets(Protocol):
         if it has none."""
         ...
 
-    def send(self, tenant_id: str, request: TargetRequest) -> TargetAnswer:
-        """Send through the outbound guard and the tenant's allow-list; never raises for network
-        trouble."""
+    def send(
+        self, tenant_id: str, request: TargetRequest, cancellation: CancellationToken
+    ) -> TargetAnswer:
+        """Send through the outbound guard and the tenant's allow-list, within the request's
+        timeout, waiting included; never raises for network trouble. Raises ``JobCanceled``
+        when ``cancellation`` is set before the request goes."""
         ...

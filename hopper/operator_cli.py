@@ -12,7 +12,7 @@ from typing import Any
 from domain.errors import FieldError, ValidationFailed
 from domain.queues import WAITING_REASONS
 from domain.services.bulk import ACTIONS
-from domain.settings import Settings
+from domain.settings import ConfigError, Settings
 
 INSPECT_TIMEOUT_SECONDS = 1.0
 DEPLOY_FILES = (Path("Procfile"), Path("docker-compose.yml"))
@@ -131,6 +131,9 @@ def _check_queues(settings: Settings, args: argparse.Namespace) -> int:
 
     every_queue = known_queues(settings)
     files = args.files or [p for p in DEPLOY_FILES if p.exists()]
+    if not files:
+        names = " or ".join(str(path) for path in DEPLOY_FILES)
+        raise ConfigError("hopper queues check", f"no {names} here: name the files to check")
     found = problems(files, every_queue)
     for line in found:
         print(f"hopper: {line}", file=sys.stderr)

@@ -4,7 +4,9 @@ and private-host allow-list, sent through the outbound client and guard.
 A target on a private, loopback or link-local address is reached only when its host is on the
 tenant's allow-list (or ``HOPPER_HTTP_JOBS_ALLOW_PRIVATE`` opens every one); whatever webhooks
 are allowed plays no part. At most ``PER_HOST`` requests to one host are in flight in a worker
-process, so one tenant's slow target cannot take every thread of the pool.
+process, so that a slow or overwhelmed host gets no more than that of it. A job whose host is at
+the limit waits for a slot, on its thread, within its own timeout: it never sends after its
+attempt has ended, and a cancellation stops the wait.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from domain.http_targets.service import Signing, TargetSettingsService
+from domain.context import CancellationToken, JobCanceled
+from domain.http_targets.service import Signing, TargetSettingsService, canonical_host
 from domain.ports import MAX_ANSWER_BODY_BYTES, TargetAnswer, TargetRequest
 from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy
 from workers.outbound.client import Reading
 
 PER_HOST = 4
+CANCEL_CHECK_SECONDS = 0.25
+MIN_SEND_SECONDS = 0.1  # what is left of a timeout after the wait, at the least
 SETTINGS_TTL_SECONDS = 5.0  # how long a worker may use a tenant's settings before reading again
 TARGET_BODY = Reading(keep=MAX_ANSWER_BODY_BYTES, read_up_to=MAX_ANSWER_BODY_BYTES + 1, decode=True)
 
@@ -43,19 +48,37 @@ class GuardedTargets:
     def signing_secrets(self, tenant_id: str) -> list[str]:
         return list(self._settings.get(tenant_id).secrets)
 
-    def send(self, tenant_id: str, request: TargetRequest) -> TargetAnswer:
-        host = (urlsplit(request.url).hostname or "").lower()
+    def send(
+        self, tenant_id: str, request: TargetRequest, cancellation: CancellationToken
+    ) -> TargetAnswer:
+        host = canonical_host(urlsplit(request.url).hostname or "")
         listed = host in self._settings.get(tenant_id).allowed_hosts
-        with self._slots.held(host):
+        started = time.monotonic()
+        # The wait for a slot counts against the request's timeout, which ends by the job's
+        # deadline: a request never goes after the attempt it belongs to has ended.
+        if not self._slots.acquire(host, request.timeout_seconds, cancellation):
+            _stop_if_canceled(cancellation)
+            return TargetAnswer(
+                status=None,
+                headers={},
+                body=b"",
+                truncated=False,
+                error=f"{PER_HOST} requests to {host} were in flight for the whole timeout",
+            )
+        try:
+            _stop_if_canceled(cancellation)
+            left = request.timeout_seconds - (time.monotonic() - started)
             reply = self._client.request(
                 request.method,
                 request.url,
                 request.body,
                 request.headers,
                 TARGET_BODY,
-                total_timeout=request.timeout_seconds,
+                total_timeout=max(left, MIN_SEND_SECONDS),
                 guard=self._listed if listed else self._unlisted,
             )
+        finally:
+            self._slots.release(host)
         return TargetAnswer(
             status=reply.status,
             headers=reply.headers,
@@ -66,21 +89,35 @@ class GuardedTargets:
         )
 
 
+def _stop_if_canceled(cancellation: CancellationToken) -> None:
+    if cancellation.requested:
+        raise JobCanceled(cancellation.reason or "canceled")
+
+
 class HostSlots:
-    """At most ``per_host`` holders per host at once; the others wait their turn."""
+    """At most ``per_host`` holders per host at once; the others wait their turn, for as long as
+    they may."""
 
     def __init__(self, per_host: int) -> None:
         self._per_host = per_host
         self._in_flight: Counter[str] = Counter()
         self._changed = threading.Condition()
 
-    def held(self, host: str) -> _Held:
-        return _Held(self, host)
-
-    def acquire(self, host: str) -> None:
+    def acquire(
+        self, host: str, timeout: float, cancellation: CancellationToken | None = None
+    ) -> bool:
+        """Take one of the host's slots within ``timeout`` seconds; False when none came free in
+        time or ``cancellation`` was set meanwhile."""
+        ends = time.monotonic() + timeout
         with self._changed:
-            self._changed.wait_for(lambda: self._in_flight[host] < self._per_host)
+            while self._in_flight[host] >= self._per_host:
+                left = ends - time.monotonic()
+                if left <= 0 or (cancellation is not None and cancellation.requested):
+                    return False
+                # A release notifies at once; the slice bounds how late a cancellation is seen.
+                self._changed.wait(min(left, CANCEL_CHECK_SECONDS))
             self._in_flight[host] += 1
+            return True
 
     def release(self, host: str) -> None:
         with self._changed:
@@ -92,18 +129,6 @@ class HostSlots:
     def in_flight(self, host: str) -> int:
         with self._changed:
             return self._in_flight[host]
-
-
-class _Held:
-    def __init__(self, slots: HostSlots, host: str) -> None:
-        self._slots = slots
-        self._host = host
-
-    def __enter__(self) -> None:
-        self._slots.acquire(self._host)
-
-    def __exit__(self, *_exc: object) -> None:
-        self._slots.release(self._host)
 
 
 class _Recent:

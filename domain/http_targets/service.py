@@ -113,7 +113,7 @@ def normalized_hosts(hosts: Sequence[str]) -> list[str]:
     ]
     if errors:
         raise ValidationFailed(errors)
-    return list(dict.fromkeys(_canonical(host) for host in hosts))
+    return list(dict.fromkeys(canonical_host(host) for host in hosts))
 
 
 def _is_host(host: str) -> bool:
@@ -126,7 +126,9 @@ def _is_host(host: str) -> bool:
     return 0 < len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
 
 
-def _canonical(host: str) -> str:
+def canonical_host(host: str) -> str:
+    """A host as the allow-list keeps it: an address in its short form, a name in lower case
+    without a trailing dot."""
     try:
         return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:

@@ -38,7 +38,9 @@ class FakeTargets:
         self.asked_for.append(tenant_id)
         return list(self.secrets)
 
-    def send(self, tenant_id: str, request: TargetRequest) -> TargetAnswer:
+    def send(
+        self, tenant_id: str, request: TargetRequest, cancellation: CancellationToken
+    ) -> TargetAnswer:
         self.sent.append((tenant_id, request))
         return self.answer
 
@@ -220,6 +222,7 @@ def test_header_limits_at_the_edge_are_accepted() -> None:
         ({"hopper-anything": "x"}, "Hopper sets it"),
         ({"Webhook-Id": "x"}, "Hopper sets it"),
         ({"webhook-timestamp": "1"}, "Hopper sets it"),
+        ({"User-Agent": "mine/1.0"}, "Hopper sets it"),
         ({"WEBHOOK-SIGNATURE": "v1,x"}, "Hopper sets it"),
         ({"": "x"}, "not a valid HTTP field name"),
         ({"Bad Name": "x"}, "'Bad Name' is not a valid HTTP field name"),

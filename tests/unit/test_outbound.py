@@ -123,6 +123,9 @@ def refusal(outbound: OutboundGuard, url: str) -> str:
         ("https://[2002:7f00:1::]/", "2002:7f00:1:: embeds a loopback address (6to4)"),
         ("https://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
         ("https://100.100.100.200/", "100.100.100.200 is a cloud metadata address"),
+        ("https://169.254.170.2/", "169.254.170.2 is a cloud metadata address"),
+        ("https://169.254.170.23/", "169.254.170.23 is a cloud metadata address"),
+        ("https://[fd00:ec2::23]/", "fd00:ec2::23 is a cloud metadata address"),
     ],
 )
 def test_refuses_addresses_that_are_not_public(

@@ -21,8 +21,18 @@ def _networks(*cidrs: str) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(cidr) for cidr in cidrs)
 
 
+# Instance metadata (AWS, GCP, Azure, OpenStack; Alibaba), AWS ECS task credentials, and the
+# EKS Pod Identity agent: each hands out the credentials of the machine or the workload.
 _METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "169.254.170.2",
+        "169.254.170.23",
+        "fd00:ec2::23",
+    )
 )
 # What allow_private opens; multicast, unspecified and metadata addresses never open.
 _PRIVATE_KINDS: tuple[tuple[str, tuple[Network, ...]], ...] = (

@@ -35,7 +35,7 @@ def run(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     request = request_for(payload, ctx, secrets, datetime.now(UTC))
     if ctx.cancellation.requested:
         raise JobCanceled(ctx.cancellation.reason or "canceled")
-    answer = targets.send(ctx.tenant_id, request)
+    answer = targets.send(ctx.tenant_id, request, ctx.cancellation)
     return outcome(answer, datetime.now(UTC), hide=payload.get("secret_headers", {}).values())
 
 

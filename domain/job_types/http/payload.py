@@ -41,7 +41,7 @@ _HOP_BY_HOP = frozenset(
         "proxy-authorization",
     }
 )
-_SET_BY_HOPPER = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
+_SET_BY_HOPPER = frozenset({"user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"})
 
 
 def _check_url(url: str) -> None:
