@@ -52,6 +52,7 @@ from workers.outbound.guard import OutboundGuard, OutboundPolicy, Refused
 
 EXAMPLES_PER_OPERATION = 25
 FORBIDDEN_EXAMPLES = 3  # an operation the role may not call
+SHARED_EXAMPLES = 5  # an operation a weaker role may call too (it sends the full set)
 # The document itself, the page that renders it, and Flask's static files.
 NOT_DOCUMENTED = {"api-docs", "swagger_ui", "static"}
 MAX_URL = 2048  # a webhook URL's documented maxLength
@@ -254,11 +255,18 @@ def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
                     if forbidden
                     else []
                 ),
-                # The coverage phase's cases (each boundary of each field, deterministic) are
-                # the same whoever sends them: they run once, as the weakest role that may
-                # call the operation. The stronger ones still send their generated examples.
+                # An operation's cases are answered by the same code whoever sends them, once
+                # past the role check: the weakest role that may call it sends them all (the
+                # coverage phase's boundaries and the generated examples), a stronger one a few
+                # generated ones, to show its answers are the documented ones too.
                 *(
-                    [{"include-name": shared, "phases": {"coverage": {"enabled": False}}}]
+                    [
+                        {
+                            "include-name": shared,
+                            "generation": {"max-examples": SHARED_EXAMPLES},
+                            "phases": {"coverage": {"enabled": False}},
+                        }
+                    ]
                     if shared
                     else []
                 ),
