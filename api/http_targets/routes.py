@@ -49,4 +49,5 @@ class AllowList(MethodView):
     @blp.response(200, AllowListSchema)
     def put(self, body: dict[str, Any]) -> Response:
         """Replace the private hosts the tenant's http jobs may reach"""
-        return json_response({"hosts": _service().allow_hosts(principal(), body["hosts"])})
+        hosts = _service().replace_allowed_hosts(principal(), body["hosts"])
+        return json_response({"hosts": hosts})

@@ -13,7 +13,8 @@ from api.jobs.schemas import JobCreateSchema
 from api.pagination import page_schema
 from api.schedules.cron_form import CRON_PATTERN
 from domain.representation import Timestamp
-from domain.schedules.model import CATCH_UP, MAX_INTERVAL_SECONDS, OVERLAP
+from domain.schedules.clock import CATCH_UP
+from domain.schedules.model import MAX_INTERVAL_SECONDS, OVERLAP
 from domain.schedules.rules import MAX_NAME, NO_RUN_AT, ONE_CADENCE
 
 ZONES = sorted(available_timezones())

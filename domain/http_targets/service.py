@@ -55,7 +55,7 @@ class TargetSettingsService:
             settings = uow.session.get(TargetSettings, principal.tenant_id)
             return list(settings.allowed_hosts) if settings else []
 
-    def allow_hosts(self, principal: Principal, hosts: Sequence[str]) -> list[str]:
+    def replace_allowed_hosts(self, principal: Principal, hosts: Sequence[str]) -> list[str]:
         """Replace the tenant's allow-list of private hosts."""
         allowed = normalized_hosts(hosts)
         with self._uow() as uow:

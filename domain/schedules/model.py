@@ -14,7 +14,6 @@ from domain.model.base import Base, Document
 from domain.schedules.clock import Cadence, next_after
 
 OVERLAP = ("allow", "skip")
-CATCH_UP = ("one", "none")
 MAX_SCHEDULES = 1_000  # a tenant's
 MAX_INTERVAL_SECONDS = 31_536_000  # a year
 CADENCE_FIELDS = ("cron", "interval_seconds", "timezone")

@@ -10,8 +10,8 @@ from typing import Any
 from domain.commands import SubmitJob
 from domain.errors import FieldError
 from domain.job_types import Registry
-from domain.schedules.clock import cron_problem, timezone_problem
-from domain.schedules.model import CATCH_UP, MAX_INTERVAL_SECONDS, OVERLAP
+from domain.schedules.clock import CATCH_UP, cron_problem, timezone_problem
+from domain.schedules.model import MAX_INTERVAL_SECONDS, OVERLAP
 from domain.services.validation import job_errors
 
 ONE_CADENCE = "Give exactly one of cron and interval_seconds."

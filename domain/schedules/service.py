@@ -139,7 +139,11 @@ def _find(
 
 def _check_name(repository: ScheduleRepository, tenant_id: str, name: str) -> None:
     if repository.named(tenant_id, name) is not None:
-        raise Conflict(f"A schedule named {name!r} exists already; names are unique.")
+        raise _name_taken(name)
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"A schedule named {name!r} exists already; names are unique.")
 
 
 def _commit(uow: UnitOfWork, name: str) -> None:
@@ -149,4 +153,4 @@ def _commit(uow: UnitOfWork, name: str) -> None:
     except IntegrityError as exc:
         if "name" not in str(exc.orig):
             raise
-        raise Conflict(f"A schedule named {name!r} exists already; names are unique.") from None
+        raise _name_taken(name) from None

@@ -22,8 +22,9 @@ from domain.webhooks.signing import signature_header
 JSON_CONTENT_TYPE = "application/json"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 CANNOT_SIGN = "the tenant has no HTTP target secret; create one with POST /v1/http-target-secret"
-# Below this a request could hardly be answered; the job's deadline stops a late one anyway.
-MIN_TIMEOUT_SECONDS = 1.0
+# What a request gets at the least when the job's deadline is nearer than its own timeout: less
+# could hardly be answered, and the deadline stops a late one anyway.
+MIN_LEFT_SECONDS = 1.0
 
 
 def run(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _timeout(payload: dict[str, Any], ctx: JobContext, now: datetime) -> float:
     # A request that outlives the job's deadline would be cut off without an answer to record.
     asked = float(payload.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
     left = (ctx.deadline - now).total_seconds()
-    return min(asked, max(MIN_TIMEOUT_SECONDS, left))
+    return min(asked, max(MIN_LEFT_SECONDS, left))
 
 
 JOB_TYPE = JobType(
