@@ -25,8 +25,8 @@ from tests.factories import unique
 from tests.stack import Process, Stack, free_port, stop_all, wait_until
 
 SECOND = timedelta(seconds=1)
-WINDOW_SECONDS = 6
-OUTAGE_SECONDS = 4
+WINDOW_SECONDS = 10  # what the schedules promise is shown over 10 s
+OUTAGE_SECONDS = 5
 ECHO = {"type": "echo", "payload": {"message": "tick"}}
 NAP = {"type": "sleep", "payload": {"seconds": 3}}
 CANCEL_UNFINISHED = (
