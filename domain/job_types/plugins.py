@@ -128,12 +128,16 @@ def _secret_field_problems(job_type: JobType) -> Iterator[str]:
         yield "secret_fields must be a tuple of payload field names"
         return
     schema = job_type.payload_schema
-    if isinstance(schema, type) and issubclass(schema, ma.Schema):
+    if not names or not (isinstance(schema, type) and issubclass(schema, ma.Schema)):
+        return  # nothing to check, or a schema _schema_problems refuses already
+    try:
         fields = schema().fields
-        loaded = {field.attribute or name for name, field in fields.items()}
-        for name in names:
-            if name not in loaded:
-                yield f"secret field {name!r} is not a field of the payload schema"
+    except Exception:  # _schema_problems names a payload schema that does not build
+        return
+    loaded = {field.attribute or name for name, field in fields.items()}
+    for name in names:
+        if name not in loaded:
+            yield f"secret field {name!r} is not a field of the payload schema"
 
 
 def _schema_problems(job_type: JobType) -> Iterator[str]:

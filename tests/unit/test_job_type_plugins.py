@@ -82,6 +82,7 @@ def test_an_entry_point_that_cannot_load_names_itself(
         ("tests.plugin_samples:TIMEOUT_AS_A_FLOAT", "default_timeout_seconds must be a whole"),
         ("tests.plugin_samples:SECRET_FIELDS_AS_A_STRING", "secret_fields must be a tuple"),
         ("tests.plugin_samples:SECRET_FIELD_NOT_IN_THE_SCHEMA", "secret field 'token' is not"),
+        ("tests.plugin_samples:PAYLOAD_THAT_DOES_NOT_BUILD", "BrokenSchema does not build"),
     ],
 )
 def test_each_way_to_be_wrong_is_one_line_naming_the_plugin(target: str, expected: str) -> None:

@@ -137,8 +137,8 @@ class HeaderMap(ma.fields.Field):
         "additionalProperties": False,
         "maxProperties": MAX_HEADERS,
         "description": "Header names (RFC 9110 tokens) to values. Host, hop-by-hop, "
-        "Content-Length, Hopper-* and webhook-* headers are Hopper's to set, and a name "
-        "may appear once (in headers and secret_headers together, ignoring case).",
+        "Content-Length, User-Agent, Hopper-* and webhook-* headers are Hopper's to set, and a "
+        "name may appear once (in headers and secret_headers together, ignoring case).",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
