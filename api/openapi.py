@@ -67,8 +67,8 @@ PROBLEMS: dict[int, str] = {
     403: "The API key's role is too weak for this route",
     404: "No such resource in the API key's tenant",
     405: "The resource does not take this method (`/v1/jobs/batch` is the batch, not a job)",
-    409: "The resource's state forbids this, or a request with the same Idempotency-Key is "
-    "still in flight",
+    409: "The resource's state forbids this, its name is taken, or a request with the same "
+    "Idempotency-Key is still in flight",
     413: "The body is over the size limit",
     414: "The request line is over the web server's limit",
     415: "A body sent with a content type other than application/json",
@@ -325,12 +325,14 @@ def statuses(path: str, method: str, role: Role | None, *, has_body: bool) -> li
         found.append(404)
     if path.startswith(JOB_ITEM):
         found.append(405)  # the job id `batch` names the batch resource
-    if method == "POST":
+    if method == "POST" or (method, path) in RENAMES:
         found.append(409)
     return _with_server([*found, 429, 500, 503])
 
 
 JOB_ITEM = "/v1/jobs/{job_id}"
+# Changes that may give a resource a name another one of the tenant has already.
+RENAMES = {("PATCH", "/v1/schedules/{schedule_id}")}
 
 
 def _with_server(found: list[int]) -> list[int]:

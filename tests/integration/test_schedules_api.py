@@ -244,6 +244,8 @@ def test_a_name_is_unique_in_its_tenant(
         f"/v1/schedules/{other['id']}", json={"name": "daily"}, headers=tenant.headers("admin")
     )
     assert renamed.status_code == 409
+    document = client.get("/openapi.json").get_json()
+    assert "409" in document["paths"]["/v1/schedules/{schedule_id}"]["patch"]["responses"]
     assert audit_actions(container, tenant) == ["schedule.create", "schedule.create"]
     rows(container, "DELETE FROM schedules WHERE tenant_id = :t", t=other_tenant.tenant_id)
 
