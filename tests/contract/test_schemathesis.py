@@ -196,6 +196,19 @@ def _new_request(case: schemathesis.Case) -> None:
         case.headers[IDEMPOTENCY_KEY] = f"{key}-{uuid.uuid4().hex}"
 
 
+# The headers that frame the body, which the HTTP client writes for the body it sends.
+FRAMING = {"content-length", "transfer-encoding"}
+
+
+def _framing_left_to_the_client(case: schemathesis.Case) -> None:
+    """A generated `Transfer-Encoding` or `Content-Length` would describe a body other than the
+    one sent: the web server answers such a request itself, before the API (a coding other than
+    chunked is its documented 501), and tests/e2e/test_hostile_inputs.py sends each. Here the
+    client frames the body it sends."""
+    for name in [name for name in case.headers or {} if name.lower() in FRAMING]:
+        del case.headers[name]
+
+
 def _negative_query_sent(case: schemathesis.Case) -> None:
     """A negative query parameter whose value has no query-string form of its own (none, a
     list or an object) would vanish from the URL or become something else in it (an object
@@ -284,6 +297,17 @@ def contract_schema(contract: Contract, role: str) -> schemathesis.BaseSchema:
                     if shared
                     else []
                 ),
+                # A change to a schedule takes the fields of its creation, each optional and
+                # built by the same code (api/schedules/schemas.py), the job among them: the
+                # coverage phase's boundaries of each run at POST /v1/schedules (and of the job
+                # at POST /v1/jobs), where they are 456 cases; at PATCH the optional fields'
+                # combinations make them 1,215. The change sends generated cases, and the
+                # rules of its own (a cadence replaced, both refused) have tests in
+                # tests/integration/test_schedules_api.py.
+                {
+                    "include-name": ["PATCH /v1/schedules/{schedule_id}"],
+                    "phases": {"coverage": {"enabled": False}},
+                },
             ],
         }
     )
@@ -326,6 +350,7 @@ def test_every_answer_is_the_documented_one(
     _move_expiry_ahead(case)
     _negative_query_sent(case)
     _new_request(case)
+    _framing_left_to_the_client(case)
     _metadata_keys_as_documented(case)
     _cron_as_documented(case)
     _http_payloads_as_documented(case)
