@@ -203,8 +203,9 @@ FRAMING = {"content-length", "transfer-encoding"}
 def _framing_left_to_the_client(case: schemathesis.Case) -> None:
     """A generated `Transfer-Encoding` or `Content-Length` would describe a body other than the
     one sent: the web server answers such a request itself, before the API (a coding other than
-    chunked is its documented 501), and tests/e2e/test_hostile_inputs.py sends each. Here the
-    client frames the body it sends."""
+    chunked is its documented 501; a length longer than the body waits for the rest). The
+    e2e tests send both on their own (tests/e2e/test_hostile_inputs.py the codings,
+    tests/e2e/test_front_door.py the lengths); here the client frames the body it sends."""
     for name in [name for name in case.headers or {} if name.lower() in FRAMING]:
         del case.headers[name]
 
