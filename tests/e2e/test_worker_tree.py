@@ -64,9 +64,9 @@ def every_pool_ready(worker: Process) -> bool:
 
 
 def test_the_three_process_kinds_as_named_deliver_a_signed_webhook(stack: Stack) -> None:
-    stack.web()
     worker = stack.start("worker", "worker")
     stack.scheduler()
+    stack.web()  # while the others start
     keys = stack.new_tenant()
     receiver = Receiver()
     try:
@@ -102,8 +102,8 @@ def test_sigkill_of_the_parent_leaves_no_pool_process_alive(stack: Stack) -> Non
 
 
 def test_sigterm_lets_both_pools_finish_and_stop(stack: Stack) -> None:
-    stack.web()
     worker = stack.start("worker", "worker", "-c", "2")
+    stack.web()  # while the pools start
     wait_until(lambda: every_pool_ready(worker), 60, "every pool to be ready", worker)
     keys = stack.new_tenant()
     nap = stack.request(
