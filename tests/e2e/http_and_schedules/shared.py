@@ -64,8 +64,7 @@ class Scheduled:
             return list(result) if result.returns_rows else []
 
     def now(self) -> datetime:
-        ((now,),) = self.sql("SELECT now()")
-        return now  # type: ignore[no-any-return]
+        return database_now(self.database)
 
     def runs(self, name: str) -> list[tuple[datetime, str | None, str, datetime | None]]:
         """(slot, job id, outcome, the job's created_at) of a schedule's handled slots."""
@@ -114,11 +113,15 @@ def watched_schedules(running: Running) -> Iterator[Scheduled]:
             "catch up none": create(running.stack, admin, catch_up="none"),
         }
         ports = running.scheduler_ports
-        watched = Scheduled(running, keys, schedules, database, datetime.min, [], [])
-        watched.made_at = watched.now()
-        watched.passes_then = [passes(port) for port in ports]
-        watched.fired_then = [fired_schedules(port) for port in ports]
-        yield watched
+        yield Scheduled(
+            running,
+            keys,
+            schedules,
+            database,
+            made_at=database_now(database),
+            passes_then=[passes(port) for port in ports],
+            fired_then=[fired_schedules(port) for port in ports],
+        )
     finally:
         with database.begin() as connection:
             mine = {"t": keys["tenant_id"]}
@@ -132,6 +135,11 @@ def create(stack: Stack, key: str, **fields: Any) -> dict[str, Any]:
     made = stack.request("POST", "/v1/schedules", key, json=body)
     assert made.status_code == 201, made.text
     return dict(made.json())
+
+
+def database_now(database: Engine) -> datetime:
+    with database.connect() as connection:
+        return connection.execute(text("SELECT now()")).scalar_one()  # type: ignore[no-any-return]
 
 
 def counter(port: int, name: str, **labels: str) -> float:
