@@ -102,8 +102,8 @@ def watched_schedules(running: Running) -> Iterator[Scheduled]:
     run in the stacks of later tests."""
     for process, port in zip(running.schedulers, running.scheduler_ports, strict=True):
         wait_until(lambda port=port: passes(port) > 0, 30, "a scheduler's passes", process)
-    database = create_engine(services.DATABASE_URL)
     keys = running.stack.new_tenant()
+    database = create_engine(services.DATABASE_URL)
     try:
         admin = keys["admin"]
         schedules = {
