@@ -116,7 +116,9 @@ def test_the_wait_for_a_slot_comes_out_of_the_requests_timeout() -> None:
     threading.Timer(0.5, sending._slots.release, ["busy.example"]).start()
     sending.send("t", request("https://busy.example/", timeout=10), CancellationToken())
     (_, total_timeout, _) = client.sent[0]
-    assert total_timeout <= 9.5
+    # Half a second of waiting came out of it. The send measures its wait from its own start,
+    # a little after the timer's, so the margin is for that gap, never for the wait.
+    assert 8.0 <= total_timeout <= 9.75
 
 
 def test_no_slot_within_the_timeout_is_an_answer_and_a_cancellation_sends_nothing() -> None:
