@@ -37,7 +37,21 @@ class DeliverWebhook:
     request_id: str | None = None
 
 
-Command = RunJob | DeliverWebhook
+@dataclass(frozen=True)
+class Dispatch:
+    """Rung after a commit that made jobs ready in ``queue``, or freed a place in its window: the
+    dispatcher fills the window again (``domain.dispatch.service``)."""
+
+    queue: str
+
+
+Command = RunJob | DeliverWebhook | Dispatch
+
+
+class DispatchBell(Protocol):
+    def ring(self, queues: Sequence[str]) -> None:
+        """Wake the dispatchers of ``queues``; never raises (a periodic pass backs it up)."""
+        ...
 
 
 class UrlRefused(Exception):

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -67,17 +66,13 @@ class JobRepository:
 
     def insert(self, jobs: Sequence[Job], wanted_run_at: Sequence[datetime | None]) -> list[Job]:
         """Insert new jobs in one statement, their times by the database's clock: created now,
-        due at the later of the run_at asked for and now, published now if due (so the commit
-        hands them to the broker). Returns them as stored, in order."""
+        due at the later of the run_at asked for and now, ready for the dispatcher (not
+        published). Returns them as stored, in order."""
         now = database_now(self.session)
         wanted = func.coalesce(bindparam("wanted_run_at", type_=UTCDateTime()), now)
         statement = (
             insert(Job)
-            .values(
-                created_at=now,
-                run_at=_later(self.session)(wanted, now),
-                published_at=case((wanted <= now, now), else_=None),
-            )
+            .values(created_at=now, run_at=_later(self.session)(wanted, now), published_at=None)
             .returning(Job, sort_by_parameter_order=True)
         )
         rows = [

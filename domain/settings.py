@@ -177,6 +177,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     publish_timeout_seconds: float = 0.25
     republish_after_seconds: float = 60.0
+    dispatch_window: int = 100  # jobs in flight per queue (domain.dispatch.service)
     stop_grace_seconds: float = 3.0
     worker_grace_seconds: float = 30.0
     metrics_port: int | None = None
@@ -262,6 +263,7 @@ class Settings:
             republish_after_seconds=reader.get(
                 "HOPPER_REPUBLISH_AFTER_SECONDS", _positive_float, 60.0
             ),
+            dispatch_window=reader.get("HOPPER_DISPATCH_WINDOW", _positive_int, 100),
             stop_grace_seconds=reader.get("HOPPER_STOP_GRACE_SECONDS", _positive_float, 3.0),
             worker_grace_seconds=reader.get(
                 "HOPPER_WORKER_GRACE_SECONDS", _non_negative_float, 30.0

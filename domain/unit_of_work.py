@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.dispatch.repository import DispatchRepository
 from domain.errors import StorageUnavailable
 from domain.model import Job
 from domain.ports import Command, DeliverWebhook, Publisher, PublishFailed, RunJob
@@ -62,6 +63,7 @@ class UnitOfWork:
         self.keys = KeyRepository(self.session)
         self.webhooks = WebhookRepository(self.session)
         self.records = RecordRepository(self.session)
+        self.dispatch = DispatchRepository(self.session)
         self._pending = []
         self._now = None
         self._unheard = set()

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain import queues
 from domain.db import make_engine
+from domain.dispatch.service import DispatchService
+from domain.dispatch.weights import WeightService
 from domain.http_targets.service import TargetSettingsService
 from domain.idempotency import BindClaim, IdempotencyService
 from domain.job_types import Registry, registry_for
@@ -36,6 +38,7 @@ from domain.unit_of_work import UnitOfWork
 from hopper import __version__
 from hopper.notifications import PollingWaiter, PostgresListener
 from hopper.read_routing import Positions, ReplicaReads
+from workers.bell import PostgresBell, Ringing, SilentBell
 from workers.outbound import OutboundClient, OutboundGuard, OutboundPolicy, Refused
 from workers.relay import Relay
 
@@ -105,11 +108,15 @@ class Container:
             self.deliveries.final_step,
             reads=self.reads,
         )
-        self.scheduling = SchedulerService(
+        self.dispatch = DispatchService(
             self.uow,
+            self.settings.dispatch_window,
             self.settings.republish_after_seconds,
-            _retention(self.settings),
             self.settings.hard_limit_margin_seconds,
+        )
+        self.weights = WeightService(self.uow)
+        self.scheduling = SchedulerService(
+            self.uow, self.settings.republish_after_seconds, _retention(self.settings)
         )
 
     def outbound(self) -> OutboundClient:
@@ -229,6 +236,9 @@ def bootstrap(
         celery = create_celery(settings, publisher=True)
         publisher = CeleryPublisher(celery, settings.publish_timeout_seconds)
         consumers = BrokerConsumers(celery, settings.broker_url, settings.publish_timeout_seconds)
+        engine = engine or make_engine(settings, pool_size=pool_size)
+        bell = PostgresBell(engine) if settings.is_postgres else SilentBell()
+        publisher = Ringing(publisher, bell)
     return Container(
         settings=settings,
         engine=engine or make_engine(settings, pool_size=pool_size),

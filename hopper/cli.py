@@ -82,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     create_tenant = tenants.add_parser("create", help="create a tenant; prints its id")
     create_tenant.add_argument("name")
     create_tenant.set_defaults(run=_create_tenant)
+    weight = tenants.add_parser(
+        "set-weight",
+        help="set a tenant's share of each queue against the others' (default 1)",
+        description="Within a queue, tenants are served round-robin by weight: one of weight 3 "
+        "starts three jobs for each one of a tenant of weight 1 while both have work waiting.",
+    )
+    weight.add_argument("tenant", help="tenant id or name")
+    weight.add_argument("weight", type=int, help="a whole number from 1 to 1000")
+    weight.set_defaults(run=_set_weight)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True
@@ -131,12 +140,19 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _scheduler(settings: Settings, _args: argparse.Namespace) -> int:
     from hopper.bootstrap import bootstrap
     from workers.consumer_watch import ConsumerWatch
+    from workers.dispatcher import Dispatcher
     from workers.scheduler import SchedulerLoop
 
-    wiring = bootstrap(settings, pool_size=1)
+    wiring = bootstrap(settings, pool_size=2)  # the loop's connection and the dispatcher's
     telemetry.serve(settings)
     watch = ConsumerWatch(lambda: wiring.metrics.starved_queues(wiring.consumers))
-    SchedulerLoop(wiring.scheduling, watch, wiring.schedule_firing).run_forever()
+    listen = (
+        (settings.listen_database_url or settings.database_url) if settings.is_postgres else None
+    )
+    dispatcher = Dispatcher(wiring.dispatch, listen)
+    dispatcher.start()
+    SchedulerLoop(wiring.scheduling, wiring.dispatch, watch, wiring.schedule_firing).run_forever()
+    dispatcher.stop()
     return 0
 
 
@@ -161,6 +177,15 @@ def _create_tenant(settings: Settings, args: argparse.Namespace) -> int:
 
     tenant = bootstrap(settings, pool_size=1).access.create_tenant(args.name)
     print(tenant.id)
+    return 0
+
+
+def _set_weight(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+
+    wiring = bootstrap(settings, pool_size=1)
+    tenant = wiring.weights.set_weight(wiring.access.find_tenant(args.tenant).id, args.weight)
+    print(f"tenant {tenant.name} ({tenant.id}) has weight {tenant.weight}", file=sys.stderr)
     return 0
 
 

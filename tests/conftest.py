@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from domain.settings import Settings
 from hopper.bootstrap import Container, bootstrap
@@ -47,3 +47,11 @@ def tenant(container: Container) -> TenantKeys:
 @pytest.fixture
 def other_tenant(container: Container) -> TenantKeys:
     return make_tenant(container.access)
+
+
+@pytest.fixture(scope="session")
+def db(migrated_database: str) -> Iterator[Engine]:
+    """An engine of the tests' own on the test database, to look at rows directly."""
+    engine = create_engine(services.DATABASE_URL)
+    yield engine
+    engine.dispose()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from domain.dispatch.service import DispatchService
 from domain.model import Role
 from domain.services.access import AccessService
+
+if TYPE_CHECKING:
+    from hopper.bootstrap import Container
 
 
 def unique(prefix: str = "t") -> str:
@@ -38,3 +43,10 @@ def tenant_roles(made: TenantKeys) -> dict[str, str]:
         "submitter": made.submitter,
         "reader": made.reader,
     }
+
+
+def dispatch_now(container: Container, queue: str) -> int:
+    """Every ready job of ``queue`` to the broker now, whatever is in flight: what a scheduler's
+    dispatcher does, for a test that runs none (jobs left in flight by other tests cannot hold
+    this one's out of a window)."""
+    return DispatchService(container.uow, window=1_000_000).fill(queue)

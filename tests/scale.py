@@ -30,6 +30,7 @@ _STATUS = """CASE
     WHEN g % 50 = 2 THEN 'failed' WHEN g % 100 = 3 THEN 'canceled' ELSE 'succeeded' END"""
 # Those that reference others first: a logged table may not reference an unlogged one.
 _UNLOGGED = (
+    "dispatch_shares",
     "schedule_runs",
     "schedules",
     "http_target_settings",

@@ -49,8 +49,8 @@ SCHEDULER_PASSES = Counter(
 )
 SCHEDULER_ACTIONS = Counter(
     "hopper_scheduler_actions",
-    "What the scheduler's passes did: published jobs and deliveries, reclaimed lapsed leases, "
-    "purged rows",
+    "What the scheduler did: fired schedules, dispatched jobs, jobs whose message was lost, "
+    "published deliveries, reclaimed lapsed leases, purged rows",
     ["action"],
 )
 

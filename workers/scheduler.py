@@ -1,7 +1,7 @@
-"""The scheduler process: a loop with sub-second resolution that repairs what the fast path
-dropped. It fires due schedules, publishes due jobs (run_at reached, backoff over, a lost
-publish), takes back jobs whose lease lapsed, and says when a queue with due work has no
-consumer."""
+"""The scheduler process: a loop with sub-second resolution that fires due schedules, makes
+ready again the jobs whose message was lost, publishes due webhook deliveries, takes back jobs
+whose lease lapsed, and says when a queue with due work has no consumer. Its dispatcher thread
+(``workers.dispatcher``) hands the ready jobs to the broker."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import FrameType
 
 import structlog
 
+from domain.dispatch.service import DispatchService
 from domain.errors import DomainError
 from domain.schedules.firing import ScheduleFiring
 from domain.services.scheduling import SchedulerService
@@ -29,10 +30,12 @@ class SchedulerLoop:
     def __init__(
         self,
         scheduling: SchedulerService,
+        dispatch: DispatchService,
         watch: ConsumerWatch | None = None,
         schedules: ScheduleFiring | None = None,
     ) -> None:
         self._scheduling = scheduling
+        self._dispatch = dispatch
         self._watch = watch
         self._schedules = schedules
         self.stopping = threading.Event()
@@ -55,7 +58,7 @@ class SchedulerLoop:
         """One pass; returns how long to pause before the next."""
         try:
             fired = self._schedules.fire_due().fired if self._schedules is not None else 0
-            published = self._scheduling.publish_due()
+            lost = self._dispatch.forget_lost()
             deliveries = self._scheduling.publish_due_deliveries()
             reclaimed = self._scheduling.reclaim_lapsed()
             purged = self._purge_now_and_then()
@@ -68,7 +71,7 @@ class SchedulerLoop:
         instruments.SCHEDULER_PASSES.labels("ok").inc()
         done = {
             "fired_schedules": fired,
-            "published": published,
+            "lost_publishes": lost,
             "published_deliveries": deliveries,
             "reclaimed": reclaimed,
             "purged": purged,
@@ -76,7 +79,6 @@ class SchedulerLoop:
         for action, count in done.items():
             instruments.SCHEDULER_ACTIONS.labels(action).inc(count)
         if any(done.values()):
-            # jobs and webhook deliveries counted apart: `published` is jobs only
             log.info("scheduler_pass", **done)
             return 0.0
         return IDLE_PAUSE

@@ -195,7 +195,7 @@ class Job(Base):
         self.run_at = now
         self.current_attempt_id = None
         self.lease_expires_at = None
-        self.published_at = now
+        self.published_at = None
 
     def cancel(self, now: datetime) -> None:
         """Cancel now if queued; if running, ask the handler to stop."""

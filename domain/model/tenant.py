@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.model.base import Base
@@ -27,6 +27,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
+    # Its share of each queue against the other tenants' (``domain.dispatch.fairness``).
+    weight: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ApiKey(Base):

@@ -46,27 +46,32 @@ class QueueRepository:
         ).all()
 
     def pause(self, queue: str, tenant_id: str, now: datetime) -> bool:
-        """Pause ``queue`` for the tenant (``*``: every tenant); False if it was already."""
+        """Pause ``queue`` for the tenant (``*``: every tenant); False if it was already. Its
+        jobs in flight leave the window, so that they hold no place there while they wait
+        (their messages are dropped when a worker takes them)."""
         if self.session.get(QueuePause, (queue, tenant_id)) is not None:
             return False
         self.session.add(QueuePause(queue=queue, tenant_id=tenant_id, paused_at=now))
+        self._undispatch(queue, tenant_id)
         return True
 
     def resume(self, queue: str, tenant_id: str) -> bool:
-        """Lift the pause, and mark the queue's waiting jobs unpublished so that the scheduler
-        publishes them at its next pass (their messages were dropped while paused)."""
+        """Lift the pause; the dispatcher takes the queue's waiting jobs again."""
         gone = self.session.execute(
             delete(QueuePause).where(QueuePause.queue == queue, QueuePause.tenant_id == tenant_id)
         )
         if not gone.rowcount:
             return False
+        self._undispatch(queue, tenant_id)
+        return True
+
+    def _undispatch(self, queue: str, tenant_id: str) -> None:
         jobs = update(Job).where(
             Job.queue == queue, Job.status == "queued", Job.published_at.is_not(None)
         )
         if tenant_id != EVERY_TENANT:
             jobs = jobs.where(Job.tenant_id == tenant_id)
         self.session.execute(jobs.values(published_at=None))
-        return True
 
     def figures(
         self, now: datetime, tenant_id: str | None

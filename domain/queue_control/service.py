@@ -9,6 +9,7 @@ from datetime import datetime
 
 from domain import audit
 from domain.errors import NotFound
+from domain.ports import Dispatch
 from domain.queue_control.model import EVERY_TENANT
 from domain.queue_control.repository import QueueRepository
 from domain.queues import WAITING_REASONS
@@ -93,6 +94,8 @@ class QueueService:
             if changed and tenant_id != EVERY_TENANT:
                 action = "queue.pause" if paused else "queue.resume"
                 audit.record(uow, tenant_id, action, "queue", queue)
+            if changed:
+                uow.publish_after_commit(Dispatch(queue))
             uow.commit()
             return changed
 

@@ -5,7 +5,7 @@ them without waiting on each other, and plans each (``clock.plan``). Each slot h
 ``schedule_runs`` row whose primary key is the schedule and the slot: should two schedulers
 ever reach one slot, the second meets the key, that schedule's work is rolled back (a savepoint
 of its own, so the rest of the batch stands) and it is read again at the next pass. Never a
-second job. Jobs are built as a submitted one is (``new_job``) and published after commit.
+second job. Jobs are built as a submitted one is (``new_job``) and dispatched as one is.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from domain.commands import SubmitJob
 from domain.job_types import Registry
 from domain.model import Job
+from domain.ports import Dispatch
 from domain.schedules.clock import Plan, plan
 from domain.schedules.model import FIRED, SKIPPED, Schedule, ScheduleRun
 from domain.schedules.repository import ScheduleRepository
-from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
+from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS
 from domain.services.jobs import new_job
 from domain.unit_of_work import UnitOfWork
 
@@ -96,9 +97,8 @@ class ScheduleFiring:
         except IntegrityError:
             log.info("schedule_slot_taken", schedule_id=schedule_id)  # by another scheduler
             return
-        for job in jobs:
-            if job.published_at is not None:
-                uow.publish_after_commit(run_command(job, self._hard_limit_margin))
+        for queue in sorted({job.queue for job in jobs}):
+            uow.publish_after_commit(Dispatch(queue))
         done.fired += len(jobs)
         done.skipped += len(planned.fire) - len(jobs)
         done.missed += planned.missed

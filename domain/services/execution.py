@@ -22,9 +22,9 @@ from domain.ids import new_id
 from domain.job_types import Registry
 from domain.model import Attempt, Job, JobStatus
 from domain.model.job import ErrorType, job_error
+from domain.ports import Dispatch
 from domain.retry import backoff_seconds
 from domain.secrets import SecretBox
-from domain.services.dispatch import run_command
 from domain.settings import Settings
 from domain.unit_of_work import UnitOfWork
 
@@ -72,7 +72,7 @@ class ExecutionService:
             if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
                 return None
             if paused:
-                return None  # it waits; lifting the pause publishes it again
+                return self._set_aside(uow, job)  # it waits; lifting the pause dispatches it
             if job.type not in self._registry:
                 log.warning("unknown_job_type_left_queued", job_id=job_id, job_type=job.type)
                 return None
@@ -81,6 +81,7 @@ class ExecutionService:
             due_at = job.run_at
             attempt = job.start(new_id("att"), worker, now, self.lease)
             uow.add(attempt)
+            uow.publish_after_commit(Dispatch(job.queue))  # its place in the window is free
             try:
                 uow.commit()
             except StaleDataError:
@@ -99,6 +100,13 @@ class ExecutionService:
                 waited_seconds=max(0.0, (now - due_at).total_seconds()),
             )
 
+    def _set_aside(self, uow: UnitOfWork, job: Job) -> None:
+        """The job may not start now: it leaves the window (it is ready again, for when it
+        may), and the place it held goes to another."""
+        uow.jobs.mark_unpublished([job.id])
+        uow.publish_after_commit(Dispatch(job.queue))
+        uow.commit()
+
     def _payload(self, job: Job) -> Any:
         if job.sealed is None:
             return job.payload
@@ -108,16 +116,14 @@ class ExecutionService:
 
     def hand_back(self, workers: Sequence[str]) -> list[Job]:
         """End the attempts still running on ``workers`` (processes that are stopping) as handed
-        back, and publish their jobs again at once. Returns the jobs."""
+        back, and dispatch their jobs again at once. Returns the jobs."""
         with self._uow() as uow:
             now = uow.now()
             runs = uow.jobs.running_on(workers)
             for job, attempt in runs:
                 job.hand_back(attempt, now)
-                if job.status == JobStatus.QUEUED:
-                    uow.publish_after_commit(
-                        run_command(job, self._settings.hard_limit_margin_seconds)
-                    )
+            for queue in sorted({job.queue for job, _ in runs if job.status == JobStatus.QUEUED}):
+                uow.publish_after_commit(Dispatch(queue))
             uow.commit()
             return [job for job, _ in runs]
 

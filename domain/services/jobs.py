@@ -18,10 +18,10 @@ from domain.ids import new_id
 from domain.job_types import JobType, Registry
 from domain.model import Attempt, Job, JobStatus, Priority
 from domain.pagination import Page, decode_cursor, paginate
-from domain.ports import JobWaiter
+from domain.ports import Dispatch, JobWaiter
 from domain.repositories import JobFilter
 from domain.secrets import SecretBox
-from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
+from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS
 from domain.services.validation import job_errors
 from domain.unit_of_work import UnitOfWork
 
@@ -51,7 +51,7 @@ class JobService:
         *,
         batch: bool = False,
     ) -> list[Job]:
-        """Record the jobs durably (all or none), then hand the due ones to the broker."""
+        """Record the jobs durably (all or none), then ring for their queues' dispatchers."""
         errors = []
         for index, command in enumerate(commands):
             errors.extend(job_errors(self._registry, command, f"jobs.{index}." if batch else ""))
@@ -60,9 +60,8 @@ class JobService:
         new = [self._new_job(principal, command, request_id) for command in commands]
         with self._uow() as uow:
             jobs = uow.jobs.insert(new, [command.run_at for command in commands])
-            for job in jobs:
-                if job.published_at is not None:
-                    uow.publish_after_commit(run_command(job, self._hard_limit_margin))
+            for queue in sorted({job.queue for job in jobs if job.run_at <= job.created_at}):
+                uow.publish_after_commit(Dispatch(queue))  # a later job's time will come
             uow.commit()
             return jobs
 
@@ -102,11 +101,7 @@ class JobService:
         return self._transition(principal, job_id, lambda job, now: job.cancel(now), "job.cancel")
 
     def retry(self, principal: Principal, job_id: str) -> Job:
-        def retry(job: Job, now: datetime) -> None:
-            job.retry(now)
-            job.published_at = now
-
-        return self._transition(principal, job_id, retry, "job.retry")
+        return self._transition(principal, job_id, lambda job, now: job.retry(now), "job.retry")
 
     def _transition(
         self, principal: Principal, job_id: str, move: Callable[[Job, datetime], None], action: str
@@ -116,8 +111,8 @@ class JobService:
                 job = self._find(uow, principal, job_id)
                 move(job, uow.now())
                 audit.record(uow, principal.tenant_id, action, "job", job.id, status=job.status)
-                if job.status == JobStatus.QUEUED and job.published_at is not None:
-                    uow.publish_after_commit(run_command(job, self._hard_limit_margin))
+                if job.status == JobStatus.QUEUED:
+                    uow.publish_after_commit(Dispatch(job.queue))
                 try:
                     uow.commit()
                 except StaleDataError:

@@ -1,4 +1,5 @@
-"""The scheduler's use cases: publish what is due, and take back jobs whose worker is gone.
+"""The scheduler's use cases: publish the webhook deliveries that are due, take back jobs whose
+worker is gone, and purge what is past retention (jobs are dispatched by ``domain.dispatch``).
 
 Rows are taken with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several schedulers can run at
 once without publishing or reclaiming the same job twice.
@@ -15,7 +16,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from domain.model.job import ErrorType, job_error
 from domain.ports import DeliverWebhook
-from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
 from domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -37,25 +37,10 @@ class SchedulerService:
         uow: Callable[[], UnitOfWork],
         republish_after_seconds: float = 60.0,
         retention: Retention | None = None,
-        hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
     ) -> None:
         self._uow = uow
         self._republish_after = timedelta(seconds=republish_after_seconds)
         self._keep = retention or Retention()
-        self._hard_limit_margin = hard_limit_margin_seconds
-
-    def publish_due(self, limit: int = 500) -> int:
-        """Publish queued jobs that are due and whose last publish is missing or stale."""
-        with self._uow() as uow:
-            now = uow.now()
-            due = uow.jobs.due(now, now - self._republish_after, limit)
-            if not due:
-                return 0
-            uow.jobs.mark_published([job.id for job in due], now)
-            for job in due:
-                uow.publish_after_commit(run_command(job, self._hard_limit_margin))
-            uow.commit()
-            return len(due)
 
     def publish_due_deliveries(self, limit: int = 500) -> int:
         """The same for webhook deliveries: retries that came due, lost or deferred publishes."""

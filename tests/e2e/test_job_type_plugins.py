@@ -66,6 +66,7 @@ def test_the_example_package_installed_beside_hopper_runs_on_a_plain_worker(
         stack.web(env=plugged)
         keys = stack.new_tenant()
         stack.start("worker", "worker", "-c", "1", env=plugged)  # no -Q: every queue
+        stack.scheduler(env=plugged)
 
         listed = job_type_names(stack, keys["reader"])["csv_summary"]
         assert listed["queue"] == "reports"

@@ -14,6 +14,7 @@ def test_high_priority_starts_before_the_queue_of_normal_jobs(
     stack = Stack(real_env(), tmp_path)
     try:
         stack.web()
+        stack.scheduler()
         keys = stack.new_tenant()
         key = keys["submitter"]
         normal = [{"type": "echo", "payload": {"message": str(i)}} for i in range(200)]

@@ -20,6 +20,7 @@ def stack(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         running.web()
         running.worker(queues="default")  # the only worker: nobody delivers webhooks
+        running.scheduler()  # its dispatcher hands the jobs to the broker
         yield running
     finally:
         running.stop()
@@ -51,7 +52,7 @@ def test_a_due_webhook_with_no_delivery_worker_is_named_everywhere(stack: Stack)
         ready = stack.request("GET", "/readyz")
         assert ready.status_code == 200
         assert ready.json()["queues_without_consumer"] == ["webhooks"]  # default has its worker
-        scheduler = stack.scheduler()
+        scheduler = next(p for p in stack.processes if p.name.startswith("scheduler"))
         wait_until(
             lambda: any(
                 line.get("event") == "queue_without_consumer" and line.get("queue") == "webhooks"

@@ -103,6 +103,7 @@ def test_sigkill_of_the_parent_leaves_no_pool_process_alive(stack: Stack) -> Non
 
 def test_sigterm_lets_both_pools_finish_and_stop(stack: Stack) -> None:
     worker = stack.start("worker", "worker", "-c", "2")
+    stack.scheduler()
     stack.web()  # while the pools start
     wait_until(lambda: every_pool_ready(worker), 60, "every pool to be ready", worker)
     keys = stack.new_tenant()

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.services import DATABASE_URL, real_env
+from tests.services import real_env
 from tests.stack import Stack
 
 # Short leases and thresholds so that faults heal within a test's patience.
@@ -33,13 +33,6 @@ def stack(migrated_database: str, tmp_path: Path) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="session")
-def db(migrated_database: str) -> Iterator[Engine]:
-    engine = create_engine(DATABASE_URL)
-    yield engine
-    engine.dispose()
 
 
 def job_states(db: Engine, tenant_id: str) -> dict[str, str]:

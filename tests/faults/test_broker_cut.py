@@ -1,7 +1,8 @@
-"""The API's connection to RabbitMQ is cut for 10 s while submissions keep coming: every one is
-accepted (202), none gets a 5xx, each costs a bounded time, and every accepted job runs. The web
-process's log shows that publishing really failed, in both halves of the cut: a test whose cut
-missed the publisher would prove nothing."""
+"""The connections of the API and of the scheduler (whose dispatcher publishes the jobs) to
+RabbitMQ are cut for 10 s while submissions keep coming: every one is accepted (202), none gets
+a 5xx, each costs a bounded time, and every accepted job runs. The scheduler's log shows that
+publishing really failed, in both halves of the cut: a test whose cut missed the publisher would
+prove nothing."""
 
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ UNTRIED = ("a moment ago", "is busy")
 def test_submissions_survive_a_cut_broker_connection(stack: Stack, db: Engine) -> None:
     proxy = Proxy(5672)
     try:
-        web = stack.web(env={"BROKER_URL": f"amqp://guest:guest@127.0.0.1:{proxy.port}/{VHOST}"})
+        cut = {"BROKER_URL": f"amqp://guest:guest@127.0.0.1:{proxy.port}/{VHOST}"}
+        stack.web(env=cut)
         stack.worker()
-        stack.scheduler()
+        dispatcher = stack.scheduler(env=cut)
         keys = stack.new_tenant()
         results: list[tuple[int, float, str]] = []
         stop = threading.Event()
@@ -77,7 +79,7 @@ def test_submissions_survive_a_cut_broker_connection(stack: Stack, db: Engine) -
         )
         assert set(job_states(db, keys["tenant_id"]).values()) == {"succeeded"}
         # Failures that reached the broker (not the rest's at-once refusals), in each half.
-        failed = [at for at, error in publish_failures(web) if not untried(error)]
+        failed = [at for at, error in publish_failures(dispatcher) if not untried(error)]
         print(f"publishes that failed at the broker during the cut: {len(failed)}")
         assert [at for at in failed if swallowing <= at < gone], "no publish timed out"
         assert [at for at in failed if gone <= at < back], "no publish failed while it was gone"
@@ -89,11 +91,11 @@ def untried(error: str) -> bool:
     return any(marker in error for marker in UNTRIED)
 
 
-def publish_failures(web: Process) -> list[tuple[datetime, str]]:
-    """When each publish the web process gave up on failed, and why, from its JSON log lines
-    (``publish_failed``, written by the unit of work when it leaves the jobs to the scheduler)."""
+def publish_failures(process: Process) -> list[tuple[datetime, str]]:
+    """When each publish the process gave up on failed, and why, from its JSON log lines
+    (``publish_failed``, written by the unit of work when it hands the jobs back ready)."""
     failures = []
-    for line in web.output().splitlines():
+    for line in process.output().splitlines():
         if '"publish_failed"' not in line:
             continue
         entry = json.loads(line)

@@ -1,24 +1,21 @@
-"""Two schedulers at once over 1,000 scheduled jobs: each job is published once and runs once."""
+"""Two schedulers at once over 1,000 scheduled jobs: each job is dispatched once and runs once."""
 
 from __future__ import annotations
 
-import json
 import signal
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.e2e.http_and_schedules.shared import counter
 from tests.faults.conftest import count_finished
-from tests.stack import Process, Stack, wait_until
+from tests.stack import Stack, free_port, wait_until
 
 
-def published_by(process: Process) -> int:
-    total = 0
-    for line in process.output().splitlines():
-        if line.startswith("{") and '"scheduler_pass"' in line:
-            total += json.loads(line).get("published", 0)
-    return total
+def dispatched_by(port: int) -> float:
+    """The jobs a scheduler's dispatcher handed to the broker, from its `/metrics`."""
+    return counter(port, "hopper_scheduler_actions_total", action="dispatched")
 
 
 def test_two_schedulers_run_each_scheduled_job_exactly_once(stack: Stack, db: Engine) -> None:
@@ -38,7 +35,10 @@ def test_two_schedulers_run_each_scheduled_job_exactly_once(stack: Stack, db: En
             ).status_code
             == 202
         )
-    schedulers = [stack.scheduler(env=patient), stack.scheduler(env=patient)]
+    ports = [free_port(), free_port()]
+    schedulers = [
+        stack.scheduler(env={**patient, "HOPPER_METRICS_PORT": str(port)}) for port in ports
+    ]
     stack.worker(concurrency=4)
     stack.worker(concurrency=4)
 
@@ -57,8 +57,8 @@ def test_two_schedulers_run_each_scheduled_job_exactly_once(stack: Stack, db: En
     assert len(rows) == 1000
     assert {(row.status, row.attempts, row.runs) for row in rows} == {("succeeded", 1, 1)}
     assert all(row.first_start >= row.run_at for row in rows), "a job ran before its run_at"
-    counts = [published_by(s) for s in schedulers]
-    assert sum(counts) == 1000, f"published {counts}: a job was published twice or not at all"
+    counts = [dispatched_by(port) for port in ports]
+    assert sum(counts) == 1000, f"dispatched {counts}: a job was dispatched twice or not at all"
     for scheduler in schedulers:  # SIGTERM stops a scheduler cleanly
         scheduler.popen.send_signal(signal.SIGTERM)
         assert scheduler.popen.wait(10) == 0

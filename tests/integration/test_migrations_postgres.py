@@ -88,6 +88,11 @@ ADDS: dict[str, dict[str, set[Any]]] = {
         },
         "columns": {("jobs", "schedule_id")},
     },
+    "0011": {
+        "tables": {"dispatch_clocks", "dispatch_shares"},
+        "indexes": {("jobs", "ix_jobs_ready"), ("jobs", "ix_jobs_in_flight")},
+        "columns": {("tenants", "weight")},
+    },
 }
 
 

@@ -1,7 +1,9 @@
 """What a request asks of PostgreSQL, counted at the engine: a submission is one statement for
 the job (its times from the database's clock), a batch one a hundred jobs, and a read one
 statement outside any transaction (no BEGIN, no ROLLBACK). The key is read once, then served
-from the process's cache."""
+from the process's cache. After a commit that made jobs ready or freed a place in a window, the
+dispatcher's bell is one statement more, in a transaction of its own (``RING``); in a web
+process the relay's thread sends it, not the request."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from hopper.bootstrap import Container
 from tests.factories import TenantKeys
 
 ECHO = {"type": "echo", "payload": {"message": "x"}}
+RING = "SELECT pg_notify(%(channel)s, queue) FROM unnest(CAST(%(queues)s AS text[])) queue"
 
 
 @contextmanager
@@ -24,7 +27,8 @@ def statements(container: Container, whole: bool = False) -> Iterator[list[str]]
     sent: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()) if whole else statement.split(None, 1)[0].upper())
+        words = " ".join(statement.split())
+        sent.append(words if whole or words == RING else words.split(None, 1)[0].upper())
 
     event.listen(container.engine, "before_cursor_execute", note)
     try:
@@ -41,7 +45,7 @@ def test_a_submission_is_one_insert(
         answer = client.post("/v1/jobs", json=ECHO, headers=tenant.headers())
     assert answer.status_code == 202
     assert answer.get_json()["created_at"] is not None
-    assert sent == ["INSERT"]
+    assert sent == ["INSERT", RING]
 
 
 def test_a_batch_is_one_insert_a_hundred_jobs_in_order(
@@ -55,7 +59,7 @@ def test_a_batch_is_one_insert_a_hundred_jobs_in_order(
         )
     assert answer.status_code == 202, answer.get_json()
     jobs = answer.get_json()["data"]
-    assert len(jobs) == 250 and sent == ["INSERT"] * 3  # 100 rows a statement
+    assert len(jobs) == 250 and sent == ["INSERT"] * 3 + [RING]  # 100 rows a statement
     assert len({job["id"] for job in jobs}) == 250
     assert jobs[-1]["run_at"] == "2099-01-01T00:00:00.000Z"
     assert jobs[0]["run_at"] == jobs[0]["created_at"]
@@ -69,8 +73,8 @@ def test_an_idempotent_submission_adds_its_claim_its_binding_and_its_answer(
     with statements(container) as sent:
         answer = client.post("/v1/jobs", json=ECHO, headers=once)
     assert answer.status_code == 202
-    # The claim; the job and the claim bound to it, in one transaction; the stored answer.
-    assert sent == ["INSERT", "INSERT", "UPDATE", "UPDATE"]
+    # The claim; the job and the claim bound to it, in one transaction; the bell; the answer.
+    assert sent == ["INSERT", "INSERT", "UPDATE", RING, "UPDATE"]
     with statements(container) as replayed:
         again = client.post("/v1/jobs", json=ECHO, headers=once)
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -112,12 +116,14 @@ def test_a_run_for_a_tenant_without_endpoints_looks_none_up(
     client: FlaskClient, container: Container, tenant: TenantKeys
 ) -> None:
     sent = run_once(client, container, tenant)
-    # The claim: its read (which also says there is no endpoint to tell), the attempt, the job.
-    # The finish: its read, the job, the attempt. No endpoints are looked up (FOR KEY SHARE).
-    assert [s.split()[0] for s in sent] == [
+    # The claim: its read (which also says there is no endpoint to tell), the attempt, the job;
+    # then the bell, for the place it freed in the window. The finish: its read, the job, the
+    # attempt. No endpoints are looked up (FOR KEY SHARE).
+    assert [s if s == RING else s.split()[0] for s in sent] == [
         "SELECT",
         "INSERT",
         "UPDATE",
+        RING,
         "SELECT",
         "UPDATE",
         "UPDATE",

@@ -14,7 +14,7 @@ from domain.commands import SubmitJob
 from domain.model import Role
 from domain.model.job import ErrorType
 from hopper.bootstrap import Container
-from tests.factories import TenantKeys
+from tests.factories import TenantKeys, dispatch_now
 from tests.services import BROKER_URL
 from workers.runner import JobRunner
 
@@ -30,6 +30,7 @@ def test_a_published_command_is_persistent_prioritised_and_carries_ids_only(
     container: Container, tenant: TenantKeys
 ) -> None:
     _, job = submit(container, tenant, priority="high")
+    assert dispatch_now(container, "default") >= 1
     with Connection(BROKER_URL) as connection:
         channel = connection.default_channel
         found = None

@@ -335,7 +335,7 @@ class FakeJobRepository:
         for job, wanted in zip(jobs, wanted_run_at, strict=True):
             job.created_at = now
             job.run_at = max(wanted or now, now)
-            job.published_at = now if job.run_at <= now else None
+            job.published_at = None
             job.version = 1
         self._uow.add(*jobs)
         return list(jobs)
@@ -518,7 +518,7 @@ class FakeWiring:
         margin = self.settings.hard_limit_margin_seconds
         self.jobs = JobService(self.uow, self.registry, self.waiter, margin)
         self.execution = ExecutionService(self.uow, self.registry, self.settings)
-        self.scheduling = SchedulerService(self.uow, hard_limit_margin_seconds=margin)
+        self.scheduling = SchedulerService(self.uow)
         self.key_cache = KeyCache()
         self.access = AccessService(self.uow, self.key_cache, clock=lambda: self.store.now)
 

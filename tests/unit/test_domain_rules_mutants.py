@@ -25,7 +25,7 @@ from domain.errors import (
 from domain.ids import new_id
 from domain.model import ApiKey, Job, Role
 from domain.model.job import ErrorType
-from domain.ports import RunJob
+from domain.ports import Dispatch, RunJob
 from domain.repositories import JobFilter
 from domain.services.scheduling import Retention, SchedulerService, _lapse_error
 from tests.unit.builders import NOW, echo, later, make_job, start
@@ -153,7 +153,7 @@ def test_a_transition_racing_too_often_is_a_conflict(wiring: FakeWiring, alice: 
 def test_run_at_now_is_not_in_the_future(wiring: FakeWiring, alice: Principal) -> None:
     now = wiring.store.now
     [job] = wiring.jobs.submit(alice, [echo(run_at=now)])
-    assert job.run_at == now and job.published_at is not None
+    assert job.run_at == now and wiring.publisher.published == [Dispatch("default")]
 
 
 # -- the execution service's log events ------------------------------------------------------

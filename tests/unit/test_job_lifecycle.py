@@ -430,12 +430,12 @@ def test_attempt_numbers_continue_across_a_manual_retry() -> None:
 # -- hand back (a graceful stop past its grace) ------------------------------------------------
 
 
-def test_a_handed_back_attempt_does_not_count_and_the_job_is_due_at_once() -> None:
+def test_a_handed_back_attempt_does_not_count_and_the_job_is_ready_at_once() -> None:
     job = make_job(max_attempts=1)
     attempt = start(job, worker="host:7")
     job.hand_back(attempt, later(5))
     assert (job.status, job.attempts, job.attempts_total) == (JobStatus.QUEUED, 0, 1)
-    assert job.run_at == later(5) and job.published_at == later(5)
+    assert job.run_at == later(5) and job.published_at is None  # ready for the dispatcher
     assert (job.current_attempt_id, job.lease_expires_at) == (None, None)
     assert attempt.status == AttemptStatus.FAILED and attempt.finished_at == later(5)
     assert attempt.error == job_error(ErrorType.WORKER_LOST, "handed back: host:7 stopped")

@@ -12,10 +12,10 @@ from domain.commands import SubmitJob
 from domain.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from domain.model import Role
 from domain.model.job import ErrorType
-from domain.ports import RunJob
+from domain.ports import Command, Dispatch
 from domain.repositories import JobFilter
 from tests.unit.builders import echo, principal, sleep
-from tests.unit.fakes import FakePublisher, FakeStore, FakeWiring, fake_settings
+from tests.unit.fakes import FakePublisher, FakeStore, FakeWiring
 
 
 def run_to_end(wiring: FakeWiring, job_id: str, *, fail: bool = False) -> None:
@@ -30,7 +30,7 @@ def run_to_end(wiring: FakeWiring, job_id: str, *, fail: bool = False) -> None:
 # -- submit -----------------------------------------------------------------------------------
 
 
-def test_submit_records_a_queued_job_with_the_types_defaults_and_publishes_it(
+def test_submit_records_a_queued_ready_job_with_the_types_defaults_and_rings(
     wiring: FakeWiring, alice: Principal
 ) -> None:
     (job,) = wiring.jobs.submit(alice, [echo("hi")], request_id="req-1")
@@ -55,9 +55,9 @@ def test_submit_records_a_queued_job_with_the_types_defaults_and_publishes_it(
     assert stored.started_at is None
     assert stored.finished_at is None
     assert stored.cancel_requested is False
-    assert stored.published_at == now
+    assert stored.published_at is None  # ready: the dispatcher publishes it
     assert stored.request_id == "req-1"
-    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-1", 60)]
+    assert wiring.publisher.published == [Dispatch("default")]
 
 
 def test_submit_honours_the_options(wiring: FakeWiring, alice: Principal) -> None:
@@ -72,7 +72,7 @@ def test_submit_honours_the_options(wiring: FakeWiring, alice: Principal) -> Non
     assert stored.max_attempts == 7
     assert stored.timeout_seconds == 5
     assert stored.meta == {"team": "core"}
-    assert wiring.publisher.published == [RunJob(job.id, "long", "high", None, 35)]
+    assert wiring.publisher.published == [Dispatch("long")]
 
 
 def test_submit_copies_the_metadata(wiring: FakeWiring, alice: Principal) -> None:
@@ -82,7 +82,7 @@ def test_submit_copies_the_metadata(wiring: FakeWiring, alice: Principal) -> Non
     assert wiring.store.job(job.id).meta == {"team": "core"}
 
 
-def test_a_future_run_at_is_recorded_but_not_published(
+def test_a_future_run_at_is_recorded_and_rings_for_no_queue(
     wiring: FakeWiring, alice: Principal
 ) -> None:
     run_at = wiring.store.now + timedelta(hours=1)
@@ -98,7 +98,7 @@ def test_a_future_run_at_is_recorded_but_not_published(
 def test_a_past_run_at_means_now(wiring: FakeWiring, alice: Principal) -> None:
     (job,) = wiring.jobs.submit(alice, [echo(run_at=wiring.store.now - timedelta(days=1))])
     assert wiring.store.job(job.id).run_at == wiring.store.now
-    assert [c.job_id for c in wiring.publisher.published] == [job.id]
+    assert wiring.publisher.published == [Dispatch("default")]
 
 
 def test_an_invalid_job_is_refused_naming_the_field(wiring: FakeWiring, alice: Principal) -> None:
@@ -145,24 +145,20 @@ def test_a_valid_batch_is_recorded_in_order_in_one_commit(
     assert [j.id for j in jobs] == sorted(j.id for j in jobs)
     assert wiring.store.commits == 1
     assert set(wiring.store.jobs) == {j.id for j in jobs}
-    assert wiring.publisher.published == [
-        RunJob(jobs[0].id, "default", "normal", "req-9", 60),
-        RunJob(jobs[2].id, "default", "low", "req-9", 60),
-    ]
+    assert wiring.publisher.published == [Dispatch("default")]  # the sleep is for later
 
 
-def test_publishing_happens_only_after_the_commit(alice: Principal) -> None:
+def test_the_dispatcher_is_rung_only_after_the_commit(alice: Principal) -> None:
     store = FakeStore()
 
     class CheckingPublisher(FakePublisher):
-        def publish(self, commands: list[RunJob]) -> None:
-            for command in commands:
-                assert command.job_id in store.jobs, "published before the row was committed"
+        def publish(self, commands: list[Command]) -> None:
+            assert len(store.jobs) == 2, "rung before the rows were committed"
             super().publish(commands)
 
     wiring = FakeWiring(store=store, publisher=CheckingPublisher())
     wiring.jobs.submit(alice, [echo(), echo()], batch=True)
-    assert len(wiring.publisher.published) == 2
+    assert wiring.publisher.published == [Dispatch("default")]
 
 
 def test_nothing_is_published_when_the_commit_fails(wiring: FakeWiring, alice: Principal) -> None:
@@ -171,35 +167,6 @@ def test_nothing_is_published_when_the_commit_fails(wiring: FakeWiring, alice: P
         wiring.jobs.submit(alice, [echo()])
     assert wiring.store.jobs == {}
     assert wiring.publisher.published == []
-
-
-def test_a_job_accepted_while_the_broker_is_down_is_published_later(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    wiring.publisher.broken = True
-    (job,) = wiring.jobs.submit(alice, [echo()])
-
-    assert wiring.store.job(job.id).status == "queued"
-    assert wiring.store.job(job.id).published_at is None
-    assert wiring.publisher.published == []
-
-    wiring.publisher.broken = False
-    assert wiring.scheduling.publish_due() == 1
-    assert [c.job_id for c in wiring.publisher.published] == [job.id]
-
-
-def test_the_hard_limit_is_the_timeout_plus_the_configured_margin(alice: Principal) -> None:
-    wiring = FakeWiring(settings=fake_settings(hard_limit_margin_seconds=4.5))
-    (job,) = wiring.jobs.submit(alice, [sleep(0, timeout_seconds=20)])
-    wiring.publisher.broken = True
-    (late,) = wiring.jobs.submit(alice, [sleep(0, timeout_seconds=7)])
-    wiring.publisher.broken = False
-    assert wiring.scheduling.publish_due() == 1  # the scheduler's publish uses it too
-
-    assert [(c.job_id, c.hard_time_limit) for c in wiring.publisher.published] == [
-        (job.id, 24.5),
-        (late.id, 11.5),
-    ]
 
 
 # -- reading, tenant scoping ------------------------------------------------------------------
@@ -428,7 +395,7 @@ def test_a_job_that_keeps_changing_is_a_conflict(wiring: FakeWiring, alice: Prin
 # -- retry ------------------------------------------------------------------------------------
 
 
-def test_retry_of_a_failed_job_queues_it_again_and_publishes_it(
+def test_retry_of_a_failed_job_queues_it_again_and_rings(
     wiring: FakeWiring, alice: Principal
 ) -> None:
     (job,) = wiring.jobs.submit(alice, [echo(max_attempts=1)], request_id="req-r")
@@ -448,8 +415,8 @@ def test_retry_of_a_failed_job_queues_it_again_and_publishes_it(
     assert stored.finished_at is None
     assert stored.cancel_requested is False
     assert stored.run_at == now
-    assert stored.published_at == now
-    assert wiring.publisher.published == [RunJob(job.id, "default", "normal", "req-r", 60)]
+    assert stored.published_at is None
+    assert wiring.publisher.published == [Dispatch("default")]
     # the attempt history stays
     assert [a.status for a in wiring.jobs.attempts(alice, job.id)] == ["failed"]
 

@@ -1,17 +1,14 @@
-"""``SchedulerService`` through the fake unit of work: publish what is due, reclaim lapsed runs."""
+"""``SchedulerService`` through the fake unit of work: reclaim lapsed runs, purge old rows."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.auth import Principal
 from domain.commands import SubmitJob
-from domain.ports import RunJob
-from domain.services.scheduling import SchedulerService
-from tests.unit.builders import echo, sleep
+from tests.unit.builders import echo
 from tests.unit.fakes import FakeWiring
 
 
@@ -24,125 +21,6 @@ def submit_one(
 
 def in_seconds(wiring: FakeWiring, seconds: float):
     return wiring.store.now + timedelta(seconds=seconds)
-
-
-# -- publish_due ------------------------------------------------------------------------------
-
-
-def test_publish_due_publishes_a_job_that_became_due_and_marks_it(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    job_id = submit_one(
-        wiring, alice, sleep(1, run_at=in_seconds(wiring, 60), priority="high"), "r-1"
-    )
-    assert wiring.scheduling.publish_due() == 0
-    assert wiring.publisher.published == []
-
-    now = wiring.store.advance(60)
-    assert wiring.scheduling.publish_due() == 1
-
-    assert wiring.publisher.published == [RunJob(job_id, "long", "high", "r-1", 3730)]
-    assert wiring.store.job(job_id).published_at == now
-    assert wiring.store.job(job_id).status == "queued"
-
-
-def test_publish_due_does_not_republish_a_fresh_publish(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    submit_one(wiring, alice, echo())  # published at submission
-    wiring.publisher.published.clear()
-    commits = wiring.store.commits
-
-    assert wiring.scheduling.publish_due() == 0
-    wiring.store.advance(59)
-    assert wiring.scheduling.publish_due() == 0
-    assert wiring.publisher.published == []
-    assert wiring.store.commits == commits
-
-
-def test_publish_due_republishes_a_message_that_may_have_been_lost(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    job_id = submit_one(wiring, alice, echo())
-    wiring.publisher.published.clear()
-    now = wiring.store.advance(61)
-
-    assert wiring.scheduling.publish_due() == 1
-
-    assert [c.job_id for c in wiring.publisher.published] == [job_id]
-    assert wiring.store.job(job_id).published_at == now
-    assert wiring.scheduling.publish_due() == 0
-
-
-def test_the_republish_threshold_is_configurable(wiring: FakeWiring, alice: Principal) -> None:
-    submit_one(wiring, alice, echo())
-    eager = SchedulerService(wiring.uow, republish_after_seconds=5)
-    wiring.store.advance(4)
-    assert eager.publish_due() == 0
-    wiring.store.advance(2)
-    assert eager.publish_due() == 1
-
-
-def test_publish_due_skips_jobs_that_are_not_queued(wiring: FakeWiring, alice: Principal) -> None:
-    running, canceled, done, queued = (
-        j.id for j in wiring.jobs.submit(alice, [echo()] * 4, batch=True)
-    )
-    claim = wiring.execution.claim(running, "host:1")
-    assert claim is not None
-    wiring.jobs.cancel(alice, canceled)
-    done_claim = wiring.execution.claim(done, "host:1")
-    assert done_claim is not None
-    wiring.execution.succeed(done_claim, {"message": "ok"})
-    wiring.publisher.published.clear()
-    wiring.store.advance(3600)
-
-    assert wiring.scheduling.publish_due() == 1
-    assert [c.job_id for c in wiring.publisher.published] == [queued]
-
-
-def test_publish_due_takes_the_oldest_due_first_up_to_the_limit(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    offsets = [50, 10, 40, 20, 30]
-    ids = {
-        offset: submit_one(wiring, alice, echo(run_at=in_seconds(wiring, offset)))
-        for offset in offsets
-    }
-    wiring.store.advance(100)
-
-    assert wiring.scheduling.publish_due(limit=2) == 2
-    assert [c.job_id for c in wiring.publisher.published] == [ids[10], ids[20]]
-    assert wiring.scheduling.publish_due(limit=10) == 3
-    assert [c.job_id for c in wiring.publisher.published[2:]] == [ids[30], ids[40], ids[50]]
-
-
-def test_publish_due_publishes_nothing_if_its_commit_fails(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    job_id = submit_one(wiring, alice, echo(run_at=in_seconds(wiring, 10)))
-    wiring.store.advance(10)
-    wiring.store.fail_next_commits(RuntimeError("database went away"))
-
-    with pytest.raises(RuntimeError):
-        wiring.scheduling.publish_due()
-
-    assert wiring.publisher.published == []
-    assert wiring.store.job(job_id).published_at is None
-    assert wiring.scheduling.publish_due() == 1
-
-
-def test_publish_due_when_the_broker_is_down_leaves_the_job_for_the_next_pass(
-    wiring: FakeWiring, alice: Principal
-) -> None:
-    job_id = submit_one(wiring, alice, echo(run_at=in_seconds(wiring, 10)))
-    wiring.store.advance(10)
-    wiring.publisher.broken = True
-    wiring.scheduling.publish_due()
-    assert wiring.store.job(job_id).published_at is None
-
-    wiring.publisher.broken = False
-    assert wiring.scheduling.publish_due() == 1
-    assert [c.job_id for c in wiring.publisher.published] == [job_id]
 
 
 # -- reclaim_lapsed ---------------------------------------------------------------------------
@@ -172,10 +50,7 @@ def test_reclaim_ends_a_lapsed_attempt_as_worker_lost_and_queues_the_job(
     assert attempt.error["type"] == "worker_lost"
     assert "dead-host:99" in attempt.error["message"]
 
-    # ... and it runs again: the scheduler publishes it and a worker takes attempt 2.
-    wiring.publisher.published.clear()
-    assert wiring.scheduling.publish_due() == 1
-    assert [c.job_id for c in wiring.publisher.published] == [job_id]
+    # ... and it runs again: it is ready for the dispatcher, and a worker takes attempt 2.
     again = wiring.execution.claim(job_id, "host:2")
     assert again is not None
     assert again.attempt == 2
@@ -271,7 +146,6 @@ def test_reclaim_racing_a_worker_changes_nothing_this_pass(
 
 def test_reclaim_with_nothing_lapsed(wiring: FakeWiring) -> None:
     assert wiring.scheduling.reclaim_lapsed() == 0
-    assert wiring.scheduling.publish_due() == 0
 
 
 def test_a_stale_data_error_in_reclaim_is_absorbed(wiring: FakeWiring, alice: Principal) -> None:

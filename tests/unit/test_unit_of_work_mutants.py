@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from domain.auth import Principal
 from domain.errors import StorageUnavailable
 from domain.model import Tenant
-from domain.ports import DeliverWebhook, RunJob
+from domain.ports import DeliverWebhook, Dispatch, RunJob
 from domain.repositories import JobRepository
 from domain.unit_of_work import UnitOfWork, _connection_problem
 from domain.webhooks.model import Delivery, Event
@@ -121,7 +121,7 @@ def test_a_transition_writes_its_event_and_deliveries_in_the_same_commit(
         [delivery] = uow.session.scalars(select(Delivery).where(Delivery.event_id == event.id))
     assert event.type == "job.started" and event.request_id == "req-5"
     assert delivery.endpoint_id == wanted.id
-    assert stack.publisher.published == [DeliverWebhook(delivery.id, "req-5")]
+    assert stack.publisher.published == [Dispatch("default"), DeliverWebhook(delivery.id, "req-5")]
     with stack.uow() as uow:  # the events were taken: a later commit writes none again
         uow.jobs.get(admin.tenant_id, job.id)
         uow.commit()
@@ -183,12 +183,13 @@ def test_a_refusing_hook_stops_the_commit(stack: MemoryStack, admin: Principal) 
         assert check.tenants.get(admin.tenant_id).name != "renamed"  # type: ignore[union-attr]
 
 
-def test_a_failed_publish_leaves_the_rows_for_the_scheduler_at_once(
+def test_a_failed_publish_leaves_the_rows_ready_at_once(
     stack: MemoryStack, admin: Principal
 ) -> None:
     endpoint = stack.endpoint(admin)
-    stack.publisher.broken = True
     job = stack.container.jobs.submit(admin, [echo()])[0]
+    stack.publisher.broken = True
+    assert stack.container.dispatch.dispatch() == 1  # chosen, then handed back
     stack.webhooks.send_test(admin, endpoint.id, None)
     [view] = stack.webhooks.deliveries(admin, endpoint.id, 1, None).items
     with stack.uow() as uow:
@@ -198,9 +199,9 @@ def test_a_failed_publish_leaves_the_rows_for_the_scheduler_at_once(
     assert stack.delivery(view.id).published_at is None
     # only the commands that failed: another job's publish stays
     stack.publisher.broken = False
-    other = stack.container.jobs.submit(admin, [echo()])[0]
+    assert stack.container.dispatch.dispatch() == 1
     with stack.uow() as uow:
-        assert uow.jobs.get(admin.tenant_id, other.id).published_at is not None  # type: ignore[union-attr]
+        assert uow.jobs.get(admin.tenant_id, job.id).published_at is not None  # type: ignore[union-attr]
 
 
 def test_a_failed_publish_of_jobs_alone_touches_no_delivery(
@@ -209,8 +210,9 @@ def test_a_failed_publish_of_jobs_alone_touches_no_delivery(
     endpoint = stack.endpoint(admin)
     stack.webhooks.send_test(admin, endpoint.id, None)
     [view] = stack.webhooks.deliveries(admin, endpoint.id, 1, None).items
-    stack.publisher.broken = True
     job = stack.container.jobs.submit(admin, [echo()])[0]
+    stack.publisher.broken = True
+    assert stack.container.dispatch.dispatch() == 1
     assert stack.delivery(view.id).published_at is not None
     with stack.uow() as uow:
         assert uow.jobs.get(admin.tenant_id, job.id).published_at is None  # type: ignore[union-attr]
@@ -222,11 +224,12 @@ def test_a_database_error_while_marking_unpublished_is_swallowed(
     def broken(self: JobRepository, job_ids: list[str]) -> None:
         raise DBAPIError("UPDATE", {}, Exception("gone"))
 
+    job = stack.container.jobs.submit(admin, [echo()])[0]
     monkeypatch.setattr(JobRepository, "mark_unpublished", broken)
     stack.publisher.broken = True
-    job = stack.container.jobs.submit(admin, [echo()])[0]  # raises nothing
-    with stack.uow() as uow:
-        assert uow.jobs.get(admin.tenant_id, job.id) is not None
+    assert stack.container.dispatch.dispatch() == 1  # raises nothing
+    with stack.uow() as uow:  # in flight until the republish threshold takes it for lost
+        assert uow.jobs.get(admin.tenant_id, job.id).published_at is not None  # type: ignore[union-attr]
 
 
 def test_a_lost_database_is_storage_unavailable(stack: MemoryStack) -> None:

@@ -40,7 +40,8 @@ LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     ("hopper_scheduler_passes_total", "result"): {"ok", "failed"},
     ("hopper_scheduler_actions_total", "action"): {
         "fired_schedules",
-        "published",
+        "dispatched",
+        "lost_publishes",
         "published_deliveries",
         "reclaimed",
         "purged",
