@@ -154,24 +154,6 @@ class JobRepository:
     def attempt(self, attempt_id: str) -> Attempt | None:
         return self.session.get(Attempt, attempt_id, populate_existing=True)
 
-    def due(self, now: datetime, stale_before: datetime, limit: int) -> Sequence[Job]:
-        """Queued, due, not published since ``stale_before``, in a queue not paused for its
-        tenant (ix_jobs_due)."""
-        query = (
-            select(Job)
-            .where(
-                Job.status == "queued",
-                Job.run_at <= now,
-                Job.cancel_requested.is_(False),
-                or_(Job.published_at.is_(None), Job.published_at < stale_before),
-                ~job_paused(),
-            )
-            .order_by(Job.run_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return self.session.scalars(query).all()
-
     def lapsed(self, now: datetime, limit: int) -> Sequence[Job]:
         """Running jobs whose lease has lapsed (ix_jobs_lease)."""
         query = (

@@ -65,7 +65,7 @@ FILL = [
             false,
             CASE WHEN status = 'running' THEN 'att_' || lpad(g::text, 26, '0') END,
             CASE WHEN status = 'running' THEN now() + interval '30 seconds' END,
-            at, 1
+            CASE WHEN status = 'queued' AND g % 400 = 0 THEN NULL ELSE at END, 1
         FROM (SELECT g, {_STATUS} AS status,
                      now() - ({JOBS} - g) * interval '{DAYS * 86400 / JOBS} seconds' AS at
               FROM generate_series(1, {JOBS}) g) AS made""",

@@ -37,6 +37,7 @@ class Dispatcher:
             self._conninfo = url.render_as_string(hide_password=False)
         self._idle_pass = idle_pass
         self._stopping = threading.Event()
+        self.listening = threading.Event()  # set while a LISTEN is in place
         self._thread = threading.Thread(target=self._run, name="hopper-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -56,12 +57,14 @@ class Dispatcher:
                 else:
                     self._listen(self._conninfo)
             except psycopg.Error as exc:
+                self.listening.clear()
                 log.warning("dispatcher_disconnected", error=str(exc))
                 self._stopping.wait(RECONNECT_PAUSE)
 
     def _listen(self, conninfo: str) -> None:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
+            self.listening.set()
             self._pass(None)  # whatever rang while nobody listened
             while not self._stopping.is_set():
                 heard = {

@@ -154,9 +154,6 @@ class DispatchRepository:
             update(DispatchClock).where(DispatchClock.queue == queue).values(clock=clock)
         )
 
-    def dispatched(self, job_ids: Sequence[str], now: datetime) -> None:
-        self.session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=now))
-
     def forget_lost(self, before: datetime, limit: int) -> int:
         """Dispatched before ``before`` and never claimed: their messages are taken for lost,
         and the jobs are ready again (ix_jobs_in_flight)."""

@@ -63,7 +63,7 @@ class DispatchService:
                 del jobs[max(0, self._most_for_one - in_flight.get(tenant, 0)) :]
             choice = choose(ready, shares, clock, room)
             if choice.jobs:
-                uow.dispatch.dispatched([job.id for job in choice.jobs], now)
+                uow.jobs.mark_published([job.id for job in choice.jobs], now)
                 uow.dispatch.save(queue, choice.passes, choice.clock)
                 for job in choice.jobs:
                     uow.publish_after_commit(run_command(job, self._hard_limit_margin))

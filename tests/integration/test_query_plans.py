@@ -26,7 +26,14 @@ from tests import scale, services
 
 TENANT = "ten_scale042"
 # Tables small enough that reading them whole is the right plan: one row a tenant, or fewer.
-SMALL = {"tenants", "webhook_endpoints", "alembic_version", "queue_pauses"}
+SMALL = {
+    "tenants",
+    "webhook_endpoints",
+    "alembic_version",
+    "queue_pauses",
+    "dispatch_clocks",
+    "dispatch_shares",
+}
 
 
 @dataclass
@@ -132,9 +139,25 @@ CASES: dict[str, tuple[Callable[[UnitOfWork], object], set[str]]] = {
         lambda uow: uow.jobs.attempts("job_" + "0" * 20 + "500042"),
         {"ix_job_attempts_job_id_number"},
     ),
-    "scheduler: due jobs": (
-        lambda uow: uow.jobs.due(NOW, NOW - timedelta(seconds=60), 500),
-        {"ix_jobs_due"},
+    "dispatch: the queues with ready jobs": (
+        lambda uow: uow.dispatch.ready_queues(),
+        {"ix_jobs_ready"},
+    ),
+    "dispatch: a queue's tenants with ready jobs, and their shares": (
+        lambda uow: uow.dispatch.shares("default"),
+        {"ix_jobs_ready"},
+    ),
+    "dispatch: each tenant's best ready jobs": (
+        lambda uow: uow.dispatch.ready("default", [TENANT, "ten_scale043"], NOW, 100),
+        {"ix_jobs_ready"},
+    ),
+    "dispatch: a queue's jobs in flight": (
+        lambda uow: uow.dispatch.in_flight("default", NOW - timedelta(seconds=60)),
+        {"ix_jobs_in_flight"},
+    ),
+    "dispatch: lost dispatches": (
+        lambda uow: uow.dispatch.forget_lost(NOW - timedelta(seconds=60), 500),
+        {"ix_jobs_in_flight"},
     ),
     "scheduler: lapsed leases": (
         lambda uow: uow.jobs.lapsed(NOW + timedelta(minutes=5), 100),

@@ -366,18 +366,6 @@ class FakeJobRepository:
     def attempt(self, attempt_id: str) -> Attempt | None:
         return self._uow.load(Attempt, attempt_id)
 
-    def due(self, now: datetime, stale_before: datetime, limit: int) -> Sequence[Job]:
-        def keep(job: Job) -> bool:
-            return (
-                job.status == "queued"
-                and job.run_at <= now
-                and job.cancel_requested is False
-                and (job.published_at is None or job.published_at < stale_before)
-            )
-
-        rows = sorted(self._rows(keep), key=lambda job: job.run_at)[:limit]
-        return [self._uow.load(Job, row.id) for row in rows]
-
     def lapsed(self, now: datetime, limit: int) -> Sequence[Job]:
         def keep(job: Job) -> bool:
             return (
