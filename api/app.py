@@ -15,6 +15,7 @@ from api.job_types.routes import blp as job_types_blp
 from api.jobs.routes import JobIdConverter, job_id_parameter
 from api.jobs.routes import blp as jobs_blp
 from api.keys.routes import blp as keys_blp
+from api.limits.routes import blp as limits_blp
 from api.meta import instruments
 from api.meta.routes import blp as meta_blp
 from api.openapi import HopperApi
@@ -51,6 +52,7 @@ def create_app(container: Any) -> Flask:
         jobs_blp,
         job_types_blp,
         queues_blp,
+        limits_blp,
         webhooks_blp,
         http_targets_blp,
         schedules_blp,

@@ -16,3 +16,5 @@ class SubmitJob:
     max_attempts: int | None = None
     timeout_seconds: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    concurrency_key: str | None = None
+    rate_key: str | None = None

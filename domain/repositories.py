@@ -48,6 +48,8 @@ _NEW_JOB_FIELDS = (
     "cancel_requested",
     "request_id",
     "schedule_id",
+    "concurrency_key",
+    "rate_key",
 )
 
 

@@ -58,6 +58,8 @@ class JobSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The schedule that fired the job; null if it was submitted."},
     )
+    concurrency_key = ma.fields.String(required=True, allow_none=True)
+    rate_key = ma.fields.String(required=True, allow_none=True)
 
 
 class AttemptSchema(ma.Schema):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.dispatch.key_repository import KeyLimitRepository
 from domain.dispatch.repository import DispatchRepository
 from domain.errors import StorageUnavailable
 from domain.model import Job
@@ -64,6 +65,7 @@ class UnitOfWork:
         self.webhooks = WebhookRepository(self.session)
         self.records = RecordRepository(self.session)
         self.dispatch = DispatchRepository(self.session)
+        self.key_limits = KeyLimitRepository(self.session)
         self._pending = []
         self._now = None
         self._unheard = set()

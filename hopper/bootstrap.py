@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain import queues
 from domain.db import make_engine
+from domain.dispatch.limits import KeyLimitService
 from domain.dispatch.service import DispatchService
 from domain.dispatch.weights import WeightService
 from domain.http_targets.service import TargetSettingsService
@@ -113,8 +114,10 @@ class Container:
             self.settings.dispatch_window,
             self.settings.republish_after_seconds,
             self.settings.hard_limit_margin_seconds,
+            self.registry,
         )
         self.weights = WeightService(self.uow)
+        self.key_limits = KeyLimitService(self.uow)
         self.scheduling = SchedulerService(
             self.uow, self.settings.republish_after_seconds, _retention(self.settings)
         )

@@ -31,6 +31,9 @@ _STATUS = """CASE
 # Those that reference others first: a logged table may not reference an unlogged one.
 _UNLOGGED = (
     "dispatch_shares",
+    "concurrency_limits",
+    "rate_limits",
+    "rate_key_states",
     "schedule_runs",
     "schedules",
     "http_target_settings",

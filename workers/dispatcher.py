@@ -53,7 +53,7 @@ class Dispatcher:
             try:
                 if self._conninfo is None:
                     self._pass(None)
-                    self._stopping.wait(self._idle_pass)
+                    self._stopping.wait(self._next_look())
                 else:
                     self._listen(self._conninfo)
             except psycopg.Error as exc:
@@ -67,12 +67,16 @@ class Dispatcher:
             self.listening.set()
             self._pass(None)  # whatever rang while nobody listened
             while not self._stopping.is_set():
-                heard = {
-                    n.payload for n in connection.notifies(timeout=self._idle_pass, stop_after=1)
-                }
+                first = connection.notifies(timeout=self._next_look(), stop_after=1)
+                heard = {notice.payload for notice in first}
                 if heard:  # and whatever rang meanwhile, in the same pass
-                    heard |= {n.payload for n in connection.notifies(timeout=0.001)}
+                    heard |= {notice.payload for notice in connection.notifies(timeout=0.001)}
                 self._pass(sorted(heard) if heard else None)
+
+    def _next_look(self) -> float:
+        """The periodic pass's wait, or less when a rate key may start a job sooner."""
+        rests = self._service.rests_for
+        return self._idle_pass if rests is None else min(self._idle_pass, rests)
 
     def _pass(self, queues: list[str] | None) -> None:
         try:

@@ -28,6 +28,16 @@ class JobTypeSchema(ma.Schema):
     queue = ma.fields.String(required=True)
     default_timeout_seconds = ma.fields.Integer(required=True)
     default_max_attempts = ma.fields.Integer(required=True)
+    concurrency_limit = ma.fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A concurrency key's limit when the tenant set none."},
+    )
+    rate_limit = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A rate key's rate when the tenant set none."},
+    )
     payload_schema = ma.fields.Dict(required=True, metadata={"description": "JSON Schema"})
     result_schema = ma.fields.Dict(required=True, metadata={"description": "JSON Schema"})
 
@@ -50,6 +60,8 @@ def describe(job_type: JobType, converter: Any) -> dict[str, Any]:
         "queue": job_type.queue,
         "default_timeout_seconds": job_type.default_timeout_seconds,
         "default_max_attempts": job_type.default_max_attempts,
+        "concurrency_limit": job_type.concurrency_limit,
+        "rate_limit": job_type.rate_limit,
         "payload_schema": converter.schema2jsonschema(job_type.payload_schema),
         "result_schema": converter.schema2jsonschema(job_type.result_schema),
     }

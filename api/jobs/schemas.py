@@ -12,6 +12,15 @@ __all__ = ["AttemptSchema", "JobSchema"]
 _STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
 
 
+def _key(what: str) -> ma.fields.String:
+    return ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(min=1, max=200),
+        metadata={"description": f"Of the caller's tenant: {what}"},
+    )
+
+
 class JobCreateSchema(ma.Schema):
     type = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
     payload = ma.fields.Dict(
@@ -39,6 +48,14 @@ class JobCreateSchema(ma.Schema):
         load_default=dict,
         validate=ma.validate.Length(max=16),
         metadata={"description": "Up to 16 keys (≤ 40 characters) with string values (≤ 500)."},
+    )
+    concurrency_key = _key(
+        "at most the key's limit of its jobs run at once (PUT /v1/concurrency-limits/{key}, "
+        "else the type's concurrency_limit)."
+    )
+    rate_key = _key(
+        "its jobs start no faster than the key's rate (PUT /v1/rate-limits/{key}, else the "
+        "type's rate_limit), in submit order."
     )
 
 

@@ -12,7 +12,7 @@ run and starve the others with it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -39,8 +39,11 @@ def choose(
     shares: Mapping[str, Share],
     clock: float,
     room: int,
+    admit: Callable[[Job], bool] = lambda _job: True,
 ) -> Choice[Job]:
-    """Up to ``room`` jobs from ``ready`` (each tenant's ready jobs, best first)."""
+    """Up to ``room`` jobs from ``ready`` (each tenant's ready jobs, best first). A job that
+    ``admit`` refuses (its key has no place now) is passed over, and its tenant's next is
+    taken in its turn."""
     choice: Choice[Job] = Choice(clock=clock)
     heap: list[tuple[float, str]] = []
     for tenant, jobs in ready.items():
@@ -51,8 +54,12 @@ def choose(
     taken: dict[str, int] = {}
     while heap and len(choice.jobs) < room:
         passed, tenant = heapq.heappop(heap)
-        index = taken.get(tenant, 0)
-        choice.jobs.append(ready[tenant][index])
+        index, jobs = taken.get(tenant, 0), ready[tenant]
+        while index < len(jobs) and not admit(jobs[index]):
+            index += 1
+        if index == len(jobs):
+            continue  # nothing of this tenant's may go now
+        choice.jobs.append(jobs[index])
         taken[tenant] = index + 1
         choice.clock = passed
         weight = shares[tenant].weight if tenant in shares else 1

@@ -4,10 +4,11 @@ it (``published_at`` set: ix_jobs_in_flight)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import literal_column, select, text, union_all, update
+from sqlalchemy import ColumnElement, literal_column, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -105,10 +106,16 @@ class DispatchRepository:
         return {row.id: Share(weight=row.weight, passed=row.passed) for row in rows}
 
     def ready(
-        self, queue: str, tenants: Sequence[str], now: datetime, each: int
+        self,
+        queue: str,
+        tenants: Sequence[str],
+        now: datetime,
+        each: int,
+        held_back: Mapping[str, HeldBack] | None = None,
     ) -> dict[str, list[Job]]:
         """Up to ``each`` due jobs of every tenant in ``tenants``, best first, locked (another
-        transaction that changes one meanwhile is not held up: SKIP LOCKED)."""
+        transaction that changes one meanwhile is not held up: SKIP LOCKED), leaving out the
+        jobs of the keys ``held_back`` names for the tenant."""
         arms = [
             select(Job.id)
             .where(
@@ -119,6 +126,7 @@ class DispatchRepository:
                 Job.run_at <= now,
                 Job.cancel_requested.is_(False),
                 ~job_paused(),
+                *_not_held_back((held_back or {}).get(tenant)),
             )
             .order_by(PRIORITY_RANK, Job.run_at, Job.id)
             .limit(each)
@@ -165,6 +173,28 @@ class DispatchRepository:
         )
         result = self.session.execute(update(Job).where(Job.id.in_(lost)).values(published_at=None))
         return int(result.rowcount or 0)
+
+
+@dataclass
+class HeldBack:
+    """A tenant's keys whose jobs may not go now: concurrency keys with no place left, and
+    rate keys resting or with a job in flight."""
+
+    concurrency: list[str] = field(default_factory=list)
+    rate: list[str] = field(default_factory=list)
+
+
+def _not_held_back(held_back: HeldBack | None) -> list[ColumnElement[bool]]:
+    if held_back is None:
+        return []
+    found = []
+    if held_back.concurrency:
+        found.append(
+            or_(Job.concurrency_key.is_(None), Job.concurrency_key.not_in(held_back.concurrency))
+        )
+    if held_back.rate:
+        found.append(or_(Job.rate_key.is_(None), Job.rate_key.not_in(held_back.rate)))
+    return found
 
 
 _RANKS = {"high": 0, "normal": 1}

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from domain.dispatch.fairness import choose
+from domain.dispatch.key_view import KeyDefaults
+from domain.job_types import Registry
 from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS, run_command
 from domain.unit_of_work import UnitOfWork
 
@@ -33,8 +35,13 @@ class DispatchService:
         window: int = WINDOW,
         republish_after_seconds: float = 60.0,
         hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
+        registry: Registry | None = None,
     ) -> None:
         self._uow = uow
+        self._keys = KeyDefaults(registry or Registry())
+        # After a pass: seconds until a rate key it found resting may start a job (the
+        # dispatcher looks again then, rather than at its next periodic pass).
+        self.rests_for: float | None = None
         self._window = window
         self._most_for_one = window - window // 10  # the rest is kept for the others
         self._lost_after = timedelta(seconds=republish_after_seconds)
@@ -43,6 +50,7 @@ class DispatchService:
     def dispatch(self, queues: Iterable[str] | None = None) -> int:
         """Fill the windows of ``queues`` (every queue with ready jobs, with None); returns how
         many jobs were dispatched."""
+        self.rests_for = None
         if queues is None:
             with self._uow() as uow:
                 queues = uow.dispatch.ready_queues()
@@ -58,10 +66,15 @@ class DispatchService:
             if not shares:
                 uow.commit()  # lets the lock go
                 return 0
-            ready = uow.dispatch.ready(queue, sorted(shares), now, room)
+            tenants = sorted(shares)
+            keys = self._keys.view(uow, tenants, now)
+            if keys.rests_for is not None:
+                self.rests_for = min(keys.rests_for, self.rests_for or keys.rests_for)
+            ready = uow.dispatch.ready(queue, tenants, now, room, keys.held_back)
             for tenant, jobs in ready.items():  # each within its own part of the window
                 del jobs[max(0, self._most_for_one - in_flight.get(tenant, 0)) :]
-            choice = choose(ready, shares, clock, room)
+            gate = keys.gate(uow, [job for jobs in ready.values() for job in jobs])
+            choice = choose(ready, shares, clock, room, gate.admit)
             if choice.jobs:
                 uow.jobs.mark_published([job.id for job in choice.jobs], now)
                 uow.dispatch.save(queue, choice.passes, choice.clock)

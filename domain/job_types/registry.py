@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 
 from domain.context import JobContext
+from domain.dispatch.keys import MAX_LIMIT, parse_rate
 from domain.errors import FieldError
 
 Handler = Callable[[dict[str, Any], JobContext], Any]
@@ -29,6 +30,10 @@ class JobType:
     # Top-level payload fields whose values are encrypted at rest and never shown: every
     # representation, log line and webhook body has "[redacted]" in their place.
     secret_fields: tuple[str, ...] = ()
+    # The defaults of its jobs' keys (domain.dispatch.keys): at most this many jobs with one
+    # concurrency key at once, and a rate key's rate ("10/second"), unless the tenant set its own.
+    concurrency_limit: int | None = None
+    rate_limit: str | None = None
 
     def validate_payload(self, payload: Any, prefix: str = "payload") -> list[FieldError]:
         return _validate(self.payload_schema(), payload, prefix)
@@ -79,6 +84,11 @@ class Registry:
     def register(self, job_type: JobType) -> None:
         if job_type.name in self._types:
             raise ValueError(f"job type {job_type.name!r} is registered twice")
+        limit = job_type.concurrency_limit
+        if limit is not None and not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"job type {job_type.name!r}: concurrency_limit is 1 to {MAX_LIMIT}")
+        if job_type.rate_limit is not None:
+            parse_rate(job_type.rate_limit)  # a ValueError that says what is wrong
         self._types[job_type.name] = job_type
 
     def get(self, name: str) -> JobType:

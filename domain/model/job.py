@@ -104,6 +104,10 @@ class Job(Base):
     published_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Tenant-scoped keys that bound how many such jobs run at once, and how often they start
+    # (domain.dispatch.keys).
+    concurrency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rate_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

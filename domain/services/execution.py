@@ -17,6 +17,8 @@ import structlog
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain import sealed_fields
+from domain.dispatch.key_check import KeyCheck
+from domain.dispatch.key_view import KeyDefaults
 from domain.errors import LeaseLost
 from domain.ids import new_id
 from domain.job_types import Registry
@@ -61,6 +63,7 @@ class ExecutionService:
         self._uow = uow
         self._registry = registry
         self._settings = settings
+        self._keys = KeyCheck(KeyDefaults(registry))
 
     def claim(self, job_id: str, worker: str) -> Claim | None:
         """Start the job's next attempt, or None if it is not ours to run now."""
@@ -78,6 +81,8 @@ class ExecutionService:
                 return None
             if job.run_at > now:
                 return None
+            if not self._keys.allow(uow, job, now):
+                return self._set_aside(uow, job)  # a key has no place now: it waits for one
             due_at = job.run_at
             attempt = job.start(new_id("att"), worker, now, self.lease)
             uow.add(attempt)
@@ -185,6 +190,8 @@ class ExecutionService:
                     return None
                 if not has_endpoints:
                     uow.no_endpoints(job.tenant_id)
+                if job.concurrency_key:  # its place is free once it ends
+                    uow.publish_after_commit(Dispatch(job.queue))
                 try:
                     move(job, attempt, now)
                 except LeaseLost:

@@ -173,4 +173,6 @@ def new_job(
         cancel_requested=False,
         request_id=request_id,
         schedule_id=schedule_id,
+        concurrency_key=command.concurrency_key,
+        rate_key=command.rate_key,
     )

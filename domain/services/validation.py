@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.commands import SubmitJob
+from domain.dispatch.keys import MAX_KEY
 from domain.errors import FieldError
 from domain.job_types import Registry
 
@@ -20,6 +21,10 @@ def job_errors(registry: Registry, command: SubmitJob, prefix: str = "") -> list
         return [FieldError(at("type"), f"Unknown job type. Known types: {known}.")]
     errors = registry.get(command.type).validate_payload(command.payload, at("payload"))
     errors.extend(metadata_errors(command.metadata, at("metadata")))
+    for name in ("concurrency_key", "rate_key"):
+        key = getattr(command, name)
+        if key is not None and not 1 <= len(key) <= MAX_KEY:
+            errors.append(FieldError(at(name), f"A key is 1 to {MAX_KEY} characters."))
     return errors
 
 

@@ -14,8 +14,9 @@ Why each index exists (the query it serves):
   then due time, then id), and the loose scan that finds the tenants and queues with ready jobs;
   partial, so that finished jobs, most of them, cost it nothing. The priority's rank is an
   expression, which the dispatcher's query repeats word for word.
-- ``ix_jobs_in_flight``: the count of a queue's jobs in flight, and the scan for dispatches
-  whose message was lost (older than ``HOPPER_REPUBLISH_AFTER_SECONDS``).
+- ``ix_jobs_in_flight``: the count of a queue's jobs in flight (those dispatched since the
+  republish threshold, a window's worth per queue), and the scan for dispatches whose message
+  was lost (older than ``HOPPER_REPUBLISH_AFTER_SECONDS``).
 ``jobs`` exists and may be large and busy, so both are built (and dropped) CONCURRENTLY,
 outside the revision's transaction (see 0002).
 
@@ -76,7 +77,7 @@ def upgrade() -> None:
         op.create_index(
             "ix_jobs_in_flight",
             "jobs",
-            ["queue", "published_at"],
+            ["published_at"],
             postgresql_where=IN_FLIGHT,
             sqlite_where=IN_FLIGHT,
             postgresql_concurrently=True,

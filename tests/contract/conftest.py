@@ -91,6 +91,21 @@ class Tenant:
         }
         return str(self.call("POST", "/v1/schedules", "admin", 201, json=body)["id"])
 
+    def both_limits(self) -> str:
+        key = self.concurrency_key()
+        self.call("PUT", f"/v1/rate-limits/{key}", "admin", 200, json={"rate": "5/second"})
+        return key
+
+    def concurrency_key(self) -> str:
+        key = f"contract-{uuid.uuid4().hex}"
+        self.call("PUT", f"/v1/concurrency-limits/{key}", "admin", 200, json={"limit": 2})
+        return key
+
+    def rate_key(self) -> str:
+        key = f"contract-{uuid.uuid4().hex}"
+        self.call("PUT", f"/v1/rate-limits/{key}", "admin", 200, json={"rate": "5/second"})
+        return key
+
     def clean_up(self) -> None:
         """Leaves no work for the stacks of later tests: no endpoint (its deliveries go with it),
         no schedule that fires, and no job still to run. The generated batches leave thousands
@@ -158,6 +173,7 @@ class Seeds:
     delivery_id: tuple[str, ...]
     key_id: tuple[str, ...]
     schedule_id: tuple[str, ...]
+    key: tuple[str, ...]  # a key with both a concurrency limit and a rate
 
     def for_parameter(self, name: str) -> tuple[str, ...]:
         values: tuple[str, ...] = getattr(self, name, ())
@@ -194,6 +210,7 @@ def contract(
             delivery_id=(tenant.delivered(endpoint_id),),
             key_id=(tenant.api_key(),),
             schedule_id=(tenant.schedule(),),
+            key=(tenant.both_limits(),),
         )
         # The seeds have run; the jobs that generated requests submit (a `stubborn` one may ask
         # for an hour that no cancel shortens) stay queued, and `clean_up` cancels them.

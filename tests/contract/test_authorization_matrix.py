@@ -37,6 +37,8 @@ ENDPOINT = "/v1/webhook-endpoints/<endpoint_id>"
 DELIVERY = f"{ENDPOINT}/deliveries/<delivery_id>"
 SCHEDULES = "/v1/schedules"
 SCHEDULE = "/v1/schedules/<schedule_id>"
+CONCURRENCY = "/v1/concurrency-limits/<path:key>"
+RATE = "/v1/rate-limits/<path:key>"
 
 # (method, route as the app writes it) -> (the role it needs, its success status)
 ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
@@ -73,9 +75,17 @@ ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
     ("GET", SCHEDULE): (READER, 200),
     ("PATCH", SCHEDULE): (ADMIN, 200),
     ("DELETE", SCHEDULE): (ADMIN, 204),
+    ("GET", CONCURRENCY): (READER, 200),
+    ("PUT", CONCURRENCY): (ADMIN, 200),
+    ("DELETE", CONCURRENCY): (ADMIN, 204),
+    ("GET", RATE): (READER, 200),
+    ("PUT", RATE): (ADMIN, 200),
+    ("DELETE", RATE): (ADMIN, 204),
 }
 # Routes that name something every tenant has (a queue): another tenant's admin acts on its own.
 SHARED_NAMES = {"<name>"}
+# Operations that make what they name in the caller's tenant: another tenant's admin makes its own.
+OWN_NAMES = {("PUT", CONCURRENCY), ("PUT", RATE)}
 
 NO_KEY, REVOKED, EXPIRED, OTHER_ADMIN = "no key", "revoked key", "expired key", "other admin"
 CALLERS = (NO_KEY, REVOKED, EXPIRED, "reader", "submitter", "admin", OTHER_ADMIN)
@@ -95,6 +105,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/v1/http-target-allowlist"): {"hosts": ["10.0.0.5"]},
     ("POST", SCHEDULES): {"name": "matrix", **SCHEDULE_BODY},
     ("PATCH", SCHEDULE): {"catch_up": "none"},
+    ("PUT", CONCURRENCY): {"limit": 3},
+    ("PUT", RATE): {"rate": "10/second"},
 }
 
 
@@ -105,7 +117,8 @@ def expected_status(caller: str, method: str, route: str) -> int:
     role = ADMIN if caller == OTHER_ADMIN else Role(caller)
     if RANK[role] < RANK[needed]:
         return 403
-    if caller == OTHER_ADMIN and "<" in route and not any(n in route for n in SHARED_NAMES):
+    shared = any(n in route for n in SHARED_NAMES) or (method, route) in OWN_NAMES
+    if caller == OTHER_ADMIN and "<" in route and not shared:
         return 404
     return success
 
@@ -176,6 +189,13 @@ class Fresh:
         body = {"name": f"matrix-{uuid.uuid4().hex}", **SCHEDULE_BODY}
         return str(self._made("POST", SCHEDULES, self.admin, json=body)["id"])
 
+    def key_limit(self, kind: str) -> str:
+        """A key of the tenant's with a limit (``concurrency-limits``) or rate (``rate-limits``)."""
+        key = f"matrix/{uuid.uuid4().hex}"
+        body = {"limit": 2} if kind == "concurrency-limits" else {"rate": "5/second"}
+        self._made("PUT", f"/v1/{kind}/{key}", self.admin, json=body)
+        return key
+
     def path(self, route: str) -> str:
         ids: dict[str, str] = {}
         if "job_id>" in route:
@@ -190,6 +210,8 @@ class Fresh:
             ids["schedule_id"] = self.schedule()
         if "<name>" in route:
             ids["name"] = "long"  # every tenant's; the jobs made here wait in `default`
+        if "<path:key>" in route:
+            ids["key"] = self.key_limit(route.split("/")[2])
         return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: ids[match.group(1)], route)
 
 

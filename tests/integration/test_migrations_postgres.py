@@ -93,6 +93,11 @@ ADDS: dict[str, dict[str, set[Any]]] = {
         "indexes": {("jobs", "ix_jobs_ready"), ("jobs", "ix_jobs_in_flight")},
         "columns": {("tenants", "weight")},
     },
+    "0012": {
+        "tables": {"concurrency_limits", "rate_limits", "rate_key_states"},
+        "indexes": {("jobs", "ix_jobs_concurrency_held"), ("jobs", "ix_jobs_rate_in_flight")},
+        "columns": {("jobs", "concurrency_key"), ("jobs", "rate_key")},
+    },
 }
 
 

@@ -65,7 +65,7 @@ def plans(container: Container, action: Callable[[], object]) -> list[Plan]:
     sent: list[tuple[str, Any]] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().split(None, 1)[0].upper() in {"SELECT", "UPDATE", "DELETE"}:
+        if statement.lstrip().split(None, 1)[0].upper() in {"SELECT", "UPDATE", "DELETE", "WITH"}:
             sent.append((statement, parameters))
 
     event.listen(container.engine, "before_cursor_execute", note)

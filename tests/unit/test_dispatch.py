@@ -13,6 +13,7 @@ from sqlalchemy import update
 from domain.auth import Principal
 from domain.commands import SubmitJob
 from domain.dispatch.fairness import Share, choose
+from domain.dispatch.keys import parse_rate
 from domain.dispatch.service import DispatchService
 from domain.model import Job, Role, Tenant
 from domain.ports import RunJob
@@ -75,6 +76,13 @@ def submit(stack: MemoryStack, who: Principal, *commands: SubmitJob) -> list[str
 
 def dispatched(stack: MemoryStack) -> list[str]:
     return [c.job_id for c in stack.publisher.published if isinstance(c, RunJob)]
+
+
+def ready(stack: MemoryStack, who: Principal, job_id: str) -> bool:
+    """The job is queued and out of the window (not dispatched)."""
+    with stack.uow() as uow:
+        job = uow.jobs.get(who.tenant_id, job_id)
+        return job is not None and job.status == "queued" and job.published_at is None
 
 
 def test_a_ready_job_is_dispatched_once_with_its_command(stack: MemoryStack) -> None:
@@ -166,8 +174,7 @@ def test_a_pause_takes_the_tenants_jobs_in_flight_out_of_the_window(stack: Memor
     assert dispatched(stack) == [paused, other]
     # the paused job's message reaches a worker: it is dropped, and the job is ready again
     assert stack.container.execution.claim(paused, "host:1") is None
-    with stack.uow() as uow:
-        assert uow.jobs.get(alice.tenant_id, paused).published_at is None  # type: ignore[union-attr]
+    assert ready(stack, alice, paused)
 
 
 def test_tenants_take_turns_and_priority_orders_each_tenants_own_jobs(
@@ -208,3 +215,86 @@ def test_a_failed_publish_hands_the_jobs_back_ready(stack: MemoryStack) -> None:
     stack.publisher.broken = False
     assert service.dispatch() == 1  # its place was given back at once
     assert dispatched(stack) == [job_id]
+
+
+# -- concurrency and rate keys ----------------------------------------------------------------
+
+
+def test_a_rate_is_read_as_its_interval_and_a_bad_one_says_what_it_takes() -> None:
+    assert parse_rate("5/second").interval == timedelta(seconds=0.2)
+    assert parse_rate("300/minute").interval == timedelta(seconds=0.2)
+    assert parse_rate("1/hour").interval == timedelta(hours=1)
+    for bad in ("0/second", "5/day", "five/second", "5/second ", "1000000/second"):
+        with pytest.raises(ValueError, match="10/second"):
+            parse_rate(bad)
+
+
+def keyed(stack: MemoryStack, who: Principal, count: int, **keys: str) -> list[str]:
+    return submit(stack, who, *[echo(str(n), **keys) for n in range(count)])
+
+
+def set_limit(stack: MemoryStack, who: Principal, key: str, limit: int) -> None:
+    stack.container.key_limits.set_concurrency(who, key, limit)
+
+
+def test_a_concurrency_key_holds_its_jobs_to_its_limit_and_a_finish_frees_a_place(
+    stack: MemoryStack,
+) -> None:
+    alice = stack.principal(Role.ADMIN)
+    set_limit(stack, alice, "account-42", 2)
+    held = keyed(stack, alice, 5, concurrency_key="account-42")
+    [free] = submit(stack, alice, echo("free"))
+    service = dispatcher(stack)
+
+    assert service.dispatch() == 3  # two of the key, and the job without one
+    assert set(dispatched(stack)) == {held[0], held[1], free}
+    claim = stack.container.execution.claim(held[0], "host:1")
+    assert claim is not None
+    assert service.dispatch() == 0  # running still holds its place
+    stack.container.execution.succeed(claim, {"message": "0"})
+    assert service.dispatch() == 1 and dispatched(stack)[-1] == held[2]
+
+
+def test_the_keys_limit_is_the_tenants_own_and_another_tenants_key_is_apart(
+    stack: MemoryStack,
+) -> None:
+    alice, bob = stack.principal(Role.ADMIN), stack.principal(Role.ADMIN)
+    set_limit(stack, alice, "shared-name", 1)
+    keyed(stack, alice, 3, concurrency_key="shared-name")
+    keyed(stack, bob, 3, concurrency_key="shared-name")  # bob set no limit: none holds
+    assert dispatcher(stack).dispatch() == 4
+
+
+def test_a_claim_rechecks_the_limit_and_sets_a_job_aside_that_may_not_start(
+    stack: MemoryStack,
+) -> None:
+    alice = stack.principal(Role.ADMIN)
+    first, second = keyed(stack, alice, 2, concurrency_key="k")
+    assert dispatcher(stack).dispatch() == 2  # no limit yet: both go
+    set_limit(stack, alice, "k", 1)  # ... and now one at a time
+    assert stack.container.execution.claim(first, "host:1") is not None
+    assert stack.container.execution.claim(second, "host:2") is None
+    assert ready(stack, alice, second)
+
+
+def test_a_rate_key_sends_one_job_at_a_time_in_submit_order_at_its_rate(
+    stack: MemoryStack,
+) -> None:
+    alice = stack.principal(Role.ADMIN)
+    stack.container.key_limits.set_rate(alice, "partner", "1/hour")
+    ids = keyed(stack, alice, 3, rate_key="partner")
+    service = dispatcher(stack)
+    assert service.dispatch() == 1 and dispatched(stack) == ids[:1]
+    assert service.dispatch() == 0  # the first is in flight: the next waits for its start
+    assert stack.container.execution.claim(ids[0], "host:1") is not None
+    assert service.dispatch() == 0  # started: the key rests for an hour
+    assert service.rests_for is not None and 3500 < service.rests_for <= 3600
+    # the claim holds to the rate too, whatever dispatched the job
+    stack.set_rows(Job, ids[1], published_at=datetime.now(UTC))
+    assert stack.container.execution.claim(ids[1], "host:1") is None
+
+
+def test_a_key_with_no_limit_or_rate_bounds_nothing(stack: MemoryStack) -> None:
+    alice = stack.principal(Role.ADMIN)
+    keyed(stack, alice, 4, concurrency_key="c", rate_key="r")
+    assert dispatcher(stack).dispatch() == 4

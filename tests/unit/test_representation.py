@@ -27,6 +27,8 @@ CONTRACT_FIELDS = {
     "finished_at",
     "cancel_requested",
     "schedule_id",
+    "concurrency_key",
+    "rate_key",
 }
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
