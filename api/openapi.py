@@ -325,14 +325,20 @@ def statuses(path: str, method: str, role: Role | None, *, has_body: bool) -> li
         found.append(404)
     if path.startswith(JOB_ITEM):
         found.append(405)  # the job id `batch` names the batch resource
-    if method == "POST" or (method, path) in RENAMES:
+    if method == "POST" or (method, path) in CONFLICTS:
         found.append(409)
     return _with_server([*found, 429, 500, 503])
 
 
 JOB_ITEM = "/v1/jobs/{job_id}"
-# Changes that may give a resource a name another one of the tenant has already.
-RENAMES = {("PATCH", "/v1/schedules/{schedule_id}")}
+# Changes that are not POSTs and may still meet a conflict: a name another resource of the tenant
+# has already, a job not finished yet, a limit another request sets at the same moment.
+CONFLICTS = {
+    ("PATCH", "/v1/schedules/{schedule_id}"),
+    ("DELETE", JOB_ITEM),
+    ("PUT", "/v1/concurrency-limits/{key}"),
+    ("PUT", "/v1/rate-limits/{key}"),
+}
 
 
 def _with_server(found: list[int]) -> list[int]:

@@ -11,6 +11,7 @@ from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
 from domain import errors as domain_errors
+from domain.quotas import QuotaExceeded
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,7 @@ DOMAIN_STATUS: dict[type[domain_errors.DomainError], int] = {
     domain_errors.Conflict: 409,
     domain_errors.LeaseLost: 409,
     domain_errors.StorageUnavailable: 503,
+    QuotaExceeded: 429,
 }
 
 

@@ -1,4 +1,5 @@
 """Rate limits: per API key across all routes, a stricter bucket shared by the creating routes,
+the same two again per tenant across all of its keys (so that minting keys buys no allowance),
 and per client address for failed authentications. One call to Redis a request checks and
 counts all of a request's limits (``api.rate_counter``: a sliding-window counter). With no Redis,
 or while it is down, they are counted in process instead (fail open, and a log line says so)."""
@@ -35,6 +36,8 @@ class Limiter:
     creating: list[Limit]
     auth_failures: list[Limit]
     redis: RedisCounter | None
+    tenant_every_route: list[Limit] = field(default_factory=list)
+    tenant_creating: list[Limit] = field(default_factory=list)
     memory: MemoryCounter = field(default_factory=MemoryCounter)
     _warned_at: float = -_WARN_EVERY_SECONDS
     _failing_open_since: float | None = None  # counted up to here in the fail-open metric
@@ -75,6 +78,12 @@ def init(app: Flask, redis_url: str | None) -> Limiter:
         Limit.parse(settings.rate_limit_create),
         Limit.parse(settings.rate_limit_auth_failures),
         store,
+        tenant_every_route=Limit.parse(
+            settings.rate_limit_tenant_default or settings.rate_limit_default
+        ),
+        tenant_creating=Limit.parse(
+            settings.rate_limit_tenant_create or settings.rate_limit_create
+        ),
     )
     app.extensions[EXTENSION] = limiter
     app.before_request(check)
@@ -100,8 +109,15 @@ def check() -> Any:
         return None
     limiter, name = _limiter(), bucket()
     checks = [(f"{name}:all", limit) for limit in limiter.every_route]
-    if request.method == "POST" and request.endpoint in CREATING_ENDPOINTS:
+    creating = request.method == "POST" and request.endpoint in CREATING_ENDPOINTS
+    if creating:
         checks += [(f"{name}:create", limit) for limit in limiter.creating]
+    principal = g.get("principal")
+    if principal is not None:
+        tenant = f"tenant:{principal.tenant_id}"
+        checks += [(f"{tenant}:all", limit) for limit in limiter.tenant_every_route]
+        if creating:
+            checks += [(f"{tenant}:create", limit) for limit in limiter.tenant_creating]
     verdict = limiter.check(checks)
     g.rate_verdict = verdict
     if verdict.allowed:

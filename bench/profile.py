@@ -6,6 +6,7 @@ folded stacks kept for a flame graph.
     .venv/bin/python -m bench.profile batch      # ... under POST /v1/jobs/batch
     .venv/bin/python -m bench.profile get        # ... under GET /v1/jobs/{id}
     .venv/bin/python -m bench.profile drain      # the job pool's processes draining echo jobs
+    .venv/bin/python -m bench.profile dispatch   # the scheduler (its dispatcher) meanwhile
 
 Run it with the bench's environment (`make profile WHAT=submit` sets it).
 """
@@ -27,7 +28,7 @@ from bench import scenarios
 from bench.load import run_wrk
 from bench.stacks import fresh_database, hopper, purge
 from domain import queues
-from tests.stack import Process, Stack, wait_until
+from tests.stack import Process, Stack
 
 OUT = Path("var/profiles")
 
@@ -96,19 +97,24 @@ def profile_web(
     spy.wait()
 
 
-def profile_drain(stack: Stack, key: str, seconds: int, out: Path, gil: bool) -> None:
+def profile_drain(
+    stack: Stack, scheduler: Process, key: str, seconds: int, out: Path, gil: bool, what: str
+) -> None:
+    """10,000 jobs committed (the broker holds a window of them); then a pool drains them,
+    and py-spy samples it (``drain``) or the scheduler, whose dispatcher refills the window
+    (``dispatch``)."""
     for _ in range(20):
         body = {"jobs": [scenarios.ECHO] * scenarios.BATCH_SIZE}
-        assert stack.request("POST", "/v1/jobs/batch", key, json=body).ok
-    wait_until(lambda: scenarios.queue_depth(queues.DEFAULT) >= 10_000, 120, "jobs queued")
+        answer = stack.request("POST", "/v1/jobs/batch", key, json=body)
+        assert answer.ok, answer.text
     worker = stack.worker(queues.DEFAULT, concurrency=2)
     threading.Event().wait(3)  # the pool is up
-    record(worker.pid, seconds, out, gil).wait()
+    record(scheduler.pid if what == "dispatch" else worker.pid, seconds, out, gil).wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["submit", "batch", "get", "drain"])
+    parser.add_argument("what", choices=["submit", "batch", "get", "drain", "dispatch"])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument(
         "--gil", action="store_true", help="only samples that hold the GIL: CPU spent in Python"
@@ -122,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         stack = hopper(Path(logs))
         try:
             web = stack.web()
-            stack.scheduler()
+            scheduler = stack.scheduler()
             key = stack.new_tenant()["submitter"]
             purge(queues.DEFAULT)
-            if args.what == "drain":
-                profile_drain(stack, key, args.seconds, out, args.gil)
+            if args.what in ("drain", "dispatch"):
+                profile_drain(stack, scheduler, key, args.seconds, out, args.gil, args.what)
             else:
                 profile_web(stack, web, key, args.what, args.seconds, out, args.gil)
         finally:

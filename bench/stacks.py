@@ -22,10 +22,13 @@ from tests.services import BROKER_URL, DATABASE_URL, real_env
 from tests.stack import Process, Stack, free_port, stop_all, wait_until
 
 BIN = Path(sys.executable).parent
-# Limits on Redis stay on, and high enough that the load measures the work, not the refusals.
+# Limits on Redis and quotas stay on (and are checked), high enough that the load measures the
+# work, not the refusals: the bench's one tenant submits more than a tenant's default ceilings.
 LIMITS = {
     "HOPPER_RATE_LIMIT_DEFAULT": "10000000 per 10 seconds",
     "HOPPER_RATE_LIMIT_CREATE": "10000000 per 10 seconds",
+    "HOPPER_QUOTA_UNFINISHED_JOBS": "1000000000",
+    "HOPPER_QUOTA_PAYLOAD_BYTES": "1000000000000",
     "HOPPER_LOG_FORMAT": "json",
 }
 

@@ -19,8 +19,9 @@ DELIVER_WEBHOOK_TASK = "hopper.deliver_webhook"
 MAX_PRIORITY = 9
 PRIORITY_VALUES = {Priority.HIGH: 9, Priority.NORMAL: 5, Priority.LOW: 1}
 
-# Why a queued job waits, as `hopper_jobs_waiting{queue,reason}` and `GET /v1/queues` count it:
-# `due` (nothing holds it: it waits for a worker), `run_at` (not yet due: its submitter asked for
-# later), `backoff` (not yet due: a failed attempt's retry), `paused` (due, in a queue paused for
-# its tenant), `concurrency` and `rate` (due, held by its concurrency or rate key).
-WAITING_REASONS = ("due", "run_at", "backoff", "paused", "concurrency", "rate")
+# Why a queued job waits, as its `waiting_for` says and `hopper_jobs_waiting{queue,reason}` and
+# `GET /v1/queues` count it (domain.dispatch.waiting): `capacity` (nothing holds it: it waits for
+# a place in its queue's window or a worker), `run_at` (not yet due: its submitter asked for
+# later), `backoff` (not yet due: a failed attempt's retry), `paused` (in a queue paused for its
+# tenant), `concurrency` and `rate` (held by its concurrency or rate key).
+WAITING_REASONS = ("capacity", "run_at", "backoff", "paused", "concurrency", "rate")

@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     bindparam,
+    case,
     delete,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     tuple_,
@@ -25,10 +27,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from domain.dispatch.waiting import WaitingRules
 from domain.model import ApiKey, Attempt, AuditEvent, IdempotencyRecord, Job, JobStatus, Tenant
 from domain.model.base import UTCDateTime
 from domain.queue_control.model import job_paused
-from domain.webhooks.model import Endpoint
+from domain.schedules.model import Schedule, ScheduleRun
+from domain.webhooks.model import Endpoint, Event
 
 # What a new job's row is given as values; its times come from the database's clock.
 _NEW_JOB_FIELDS = (
@@ -88,6 +92,18 @@ class JobRepository:
             select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
         ).first()
 
+    def read(self, tenant_id: str, job_id: str, rules: WaitingRules) -> Job | None:
+        """The job as a client reads it: with why it waits, if it is queued, in the same
+        statement."""
+        row = self.session.execute(
+            select(Job, self._waiting(rules)).where(Job.id == job_id, Job.tenant_id == tenant_id)
+        ).first()
+        return None if row is None else _explained(row[0], row[1])
+
+    def _waiting(self, rules: WaitingRules) -> ColumnElement[str | None]:
+        reason = rules.reason(database_now(self.session))
+        return case((Job.status == JobStatus.QUEUED, reason), else_=null())
+
     def get_unscoped(self, job_id: str) -> Job | None:
         """For workers and the scheduler, which act on behalf of every tenant."""
         return self.session.get(Job, job_id, populate_existing=True)
@@ -129,11 +145,19 @@ class JobRepository:
         return self.session.execute(select(database_now(self.session))).scalar_one()
 
     def page(
-        self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
+        self,
+        tenant_id: str,
+        filters: JobFilter,
+        before_id: str | None,
+        limit: int,
+        rules: WaitingRules | None = None,
     ) -> Sequence[Job]:
         """Newest first, by id (ids are time-ordered): ix_jobs_tenant_id_id and its siblings
-        (ix_jobs_tenant_id_schedule_id_id for a schedule's jobs)."""
-        query = select(Job).where(Job.tenant_id == tenant_id)
+        (ix_jobs_tenant_id_schedule_id_id for a schedule's jobs); with ``rules``, each queued
+        one says why it waits."""
+        query = select(Job, self._waiting(rules) if rules else null()).where(
+            Job.tenant_id == tenant_id
+        )
         if filters.status:
             query = query.where(Job.status == filters.status)
         if filters.type:
@@ -146,7 +170,8 @@ class JobRepository:
             query = query.where(Job.schedule_id == filters.schedule_id)
         if before_id:
             query = query.where(Job.id < before_id)
-        return self.session.scalars(query.order_by(Job.id.desc()).limit(limit)).all()
+        rows = self.session.execute(query.order_by(Job.id.desc()).limit(limit))
+        return [_explained(job, reason) for job, reason in rows]
 
     def attempts(self, job_id: str) -> Sequence[Attempt]:
         return self.session.scalars(
@@ -214,6 +239,24 @@ class JobRepository:
             self.session.execute(delete(Job).where(Job.id.in_(ids)))
         return len(ids)
 
+    def locked(self, tenant_id: str, job_id: str) -> Job | None:
+        return self.session.scalars(
+            select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id).with_for_update()
+        ).first()
+
+    def erase(self, job_id: str) -> None:
+        """Delete the job and every row that holds any of it: its attempts (ON DELETE
+        CASCADE), its webhook events (their bodies are the job's representation) and so their
+        deliveries and attempts (CASCADE); the schedule rows that name it keep no id."""
+        self.session.execute(delete(Event).where(Event.job_id == job_id))
+        self.session.execute(
+            update(ScheduleRun).where(ScheduleRun.job_id == job_id).values(job_id=None)
+        )
+        self.session.execute(
+            update(Schedule).where(Schedule.last_job_id == job_id).values(last_job_id=None)
+        )
+        self.session.execute(delete(Job).where(Job.id == job_id))
+
     def mark_published(self, job_ids: list[str], now: datetime) -> None:
         # A plain UPDATE: publishing is not a state change and must not race a claim.
         self.session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=now))
@@ -253,6 +296,11 @@ class TenantRepository:
 
     def get(self, tenant_id: str) -> Tenant | None:
         return self.session.get(Tenant, tenant_id)
+
+    def locked(self, tenant_id: str) -> Tenant | None:
+        """The tenant, its row locked until the transaction ends (what counts its resources
+        against a quota holds them still)."""
+        return self.session.get(Tenant, tenant_id, with_for_update=True)
 
     def by_name(self, name: str) -> Tenant | None:
         return self.session.scalars(select(Tenant).where(Tenant.name == name)).first()
@@ -335,6 +383,12 @@ class RecordRepository:
         if ids:
             self.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         return len(ids)
+
+
+def _explained(job: Job, reason: str | None) -> Job:
+    if reason is not None:
+        job.waits_for(reason)
+    return job
 
 
 @cache

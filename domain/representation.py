@@ -60,6 +60,19 @@ class JobSchema(ma.Schema):
     )
     concurrency_key = ma.fields.String(required=True, allow_none=True)
     rate_key = ma.fields.String(required=True, allow_none=True)
+    waiting_for = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "enum": ["capacity", "run_at", "backoff", "paused", "concurrency", "rate", None],
+            "description": "Why a queued job waits: `capacity` (for a place in its queue's "
+            "window, or a worker), `run_at` (not yet due, as submitted), `backoff` (not yet "
+            "due, a retry), `paused` (its queue is paused for the tenant), `concurrency` (its "
+            "concurrency key has no place), `rate` (its rate key allows none yet). Null for a "
+            "job that does not wait, and where it is not looked up: a submission's answer, webhook "
+            "bodies.",
+        },
+    )
 
 
 class AttemptSchema(ma.Schema):

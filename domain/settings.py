@@ -165,6 +165,13 @@ class Settings:
     http_jobs_allow_private: bool = False
     rate_limit_default: str = RATE_LIMIT_DEFAULT
     rate_limit_create: str = RATE_LIMIT_CREATE
+    # The same limits again per tenant, across all of its keys (None: as per key).
+    rate_limit_tenant_default: str | None = None
+    rate_limit_tenant_create: str | None = None
+    quota_unfinished_jobs: int = 100_000
+    quota_payload_bytes: int = 1024**3
+    quota_api_keys: int = 100
+    quota_webhook_endpoints: int = 100
     rate_limit_auth_failures: str = RATE_LIMIT_AUTH_FAILURES
     trusted_proxy_hops: int = 0
     public_url: str | None = None
@@ -239,6 +246,18 @@ class Settings:
             http_jobs_allow_private=reader.get("HOPPER_HTTP_JOBS_ALLOW_PRIVATE", _boolean, False),
             rate_limit_default=reader.get("HOPPER_RATE_LIMIT_DEFAULT", _rate, RATE_LIMIT_DEFAULT),
             rate_limit_create=reader.get("HOPPER_RATE_LIMIT_CREATE", _rate, RATE_LIMIT_CREATE),
+            rate_limit_tenant_default=reader.get("HOPPER_RATE_LIMIT_TENANT_DEFAULT", _rate, None),
+            rate_limit_tenant_create=reader.get("HOPPER_RATE_LIMIT_TENANT_CREATE", _rate, None),
+            quota_unfinished_jobs=reader.get(
+                "HOPPER_QUOTA_UNFINISHED_JOBS", _non_negative_int, 100_000
+            ),
+            quota_payload_bytes=reader.get(
+                "HOPPER_QUOTA_PAYLOAD_BYTES", _non_negative_int, 1024**3
+            ),
+            quota_api_keys=reader.get("HOPPER_QUOTA_API_KEYS", _non_negative_int, 100),
+            quota_webhook_endpoints=reader.get(
+                "HOPPER_QUOTA_WEBHOOK_ENDPOINTS", _non_negative_int, 100
+            ),
             rate_limit_auth_failures=reader.get(
                 "HOPPER_RATE_LIMIT_AUTH_FAILURES", _rate, RATE_LIMIT_AUTH_FAILURES
             ),

@@ -16,6 +16,7 @@ from domain import queues
 from domain.db import make_engine
 from domain.dispatch.limits import KeyLimitService
 from domain.dispatch.service import DispatchService
+from domain.dispatch.waiting import WaitingRules
 from domain.dispatch.weights import WeightService
 from domain.http_targets.service import TargetSettingsService
 from domain.idempotency import BindClaim, IdempotencyService
@@ -23,6 +24,7 @@ from domain.job_types import Registry, registry_for
 from domain.key_cache import KeyCache
 from domain.ports import Command, JobWaiter, Publisher, QueueConsumers, UrlRefused
 from domain.queue_control.service import QueueService
+from domain.quotas import QuotaCheck, Quotas, QuotaService
 from domain.schedules.firing import ScheduleFiring
 from domain.schedules.service import ScheduleService
 from domain.secrets import SecretBox, local_key
@@ -74,6 +76,9 @@ class Container:
                 expire_on_commit=False,
             )
         self.box = SecretBox(_encryption_keys(self.settings))
+        defaults = _quota_defaults(self.settings)
+        self.quota_check = QuotaCheck(defaults)
+        self.quotas = QuotaService(self.uow, defaults)
         self.guard = OutboundGuard(OutboundPolicy.from_settings(self.settings))
         self.jobs = JobService(
             self.uow,
@@ -82,8 +87,11 @@ class Container:
             self.settings.hard_limit_margin_seconds,
             reads=self.reads,
             box=self.box,
+            quotas=self.quota_check,
         )
-        self.access = AccessService(self.uow, self.key_cache, reads=self.reads)
+        self.access = AccessService(
+            self.uow, self.key_cache, reads=self.reads, quotas=self.quota_check
+        )
         self.execution = ExecutionService(self.uow, self.registry, self.settings, self.box)
         self.deliveries = DeliveryService(
             self.uow, self.box, self.settings.webhook_retry_schedule, WEBHOOK_TIMEOUT_SECONDS
@@ -91,8 +99,9 @@ class Container:
         self.idempotency = IdempotencyService(
             self.uow, self.box, timedelta(hours=self.settings.retention_idempotency_hours)
         )
-        self.metrics = MetricsService(self.reads, self.job_queues)
-        self.queue_control = QueueService(self.uow, self.reads, self.job_queues)
+        rules = WaitingRules.of(self.registry)
+        self.metrics = MetricsService(self.reads, self.job_queues, rules)
+        self.queue_control = QueueService(self.uow, self.reads, self.job_queues, rules)
         self.http_targets = TargetSettingsService(self.uow, self.box)
         self.schedules = ScheduleService(self.uow, self.registry, self.box, reads=self.reads)
         self.schedule_firing = ScheduleFiring(
@@ -108,6 +117,7 @@ class Container:
             _UrlCheck(self.guard),
             self.deliveries.final_step,
             reads=self.reads,
+            quotas=self.quota_check,
         )
         self.dispatch = DispatchService(
             self.uow,
@@ -297,6 +307,15 @@ def _encryption_keys(settings: Settings) -> tuple[str, ...]:
     if settings.encryption_keys:
         return settings.encryption_keys
     return (local_key(settings.var_dir / "encryption.key"),)
+
+
+def _quota_defaults(settings: Settings) -> Quotas:
+    return Quotas(
+        unfinished_jobs=settings.quota_unfinished_jobs,
+        payload_bytes=settings.quota_payload_bytes,
+        api_keys=settings.quota_api_keys,
+        webhook_endpoints=settings.quota_webhook_endpoints,
+    )
 
 
 def _retention(settings: Settings) -> Retention:

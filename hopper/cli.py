@@ -13,6 +13,7 @@ from pathlib import Path
 from domain.errors import DomainError
 from domain.job_types import registry_for
 from domain.model import Role
+from domain.quotas.model import QUOTAS
 from domain.settings import ConfigError, Settings
 from hopper import operator_cli, telemetry
 from hopper.logging import configure_logging
@@ -91,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
     weight.add_argument("tenant", help="tenant id or name")
     weight.add_argument("weight", type=int, help="a whole number from 1 to 1000")
     weight.set_defaults(run=_set_weight)
+    quota = tenants.add_parser(
+        "set-quota",
+        help="set a tenant's own ceilings (each: a whole number, or `default`)",
+        description="Past a ceiling, a submission or a creation is a 429 problem "
+        "(urn:hopper:problem:quota-exceeded) naming the quota; what is accepted already is "
+        "never touched. A quota not named keeps its value; `default` returns it to the "
+        "configured default (HOPPER_QUOTA_*).",
+    )
+    quota.add_argument("tenant", help="tenant id or name")
+    for name, what in QUOTAS.items():
+        quota.add_argument(f"--{name.replace('_', '-')}", type=_ceiling, help=what)
+    quota.set_defaults(run=_set_quota)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True
@@ -186,6 +199,28 @@ def _set_weight(settings: Settings, args: argparse.Namespace) -> int:
     wiring = bootstrap(settings, pool_size=1)
     tenant = wiring.weights.set_weight(wiring.access.find_tenant(args.tenant).id, args.weight)
     print(f"tenant {tenant.name} ({tenant.id}) has weight {tenant.weight}", file=sys.stderr)
+    return 0
+
+
+def _ceiling(value: str) -> int | str:
+    if value == "default":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number or `default`") from None
+
+
+def _set_quota(settings: Settings, args: argparse.Namespace) -> int:
+    from hopper.bootstrap import bootstrap
+
+    asked = {name: getattr(args, name) for name in QUOTAS if getattr(args, name) is not None}
+    ceilings = {name: None if value == "default" else value for name, value in asked.items()}
+    wiring = bootstrap(settings, pool_size=1)
+    tenant = wiring.access.find_tenant(args.tenant)
+    quotas = wiring.quotas.set(tenant.id, ceilings)
+    shown = ", ".join(f"{name} {getattr(quotas, name):,}" for name in QUOTAS)
+    print(f"tenant {tenant.name} ({tenant.id}): {shown}", file=sys.stderr)
     return 0
 
 

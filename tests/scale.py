@@ -115,6 +115,17 @@ FILL = [
             now() - (100000 - g) * interval '{365 * 86400 / 100_000} seconds',
             'job.cancel', 'job', 'job_x', '{{}}'
         FROM generate_series(1, 100000) g""",
+    # A thousand keys a tenant with a limit, a rate and a next start (keys per customer account).
+    *(
+        f"""INSERT INTO {table} (tenant_id, key, {columns})
+        SELECT 'ten_scale' || lpad((g % {TENANTS} + 1)::text, 3, '0'), 'key-' || g, {values}
+        FROM generate_series(1, {TENANTS * 1000}) g"""
+        for table, columns, values in (
+            ("concurrency_limits", '"limit", updated_at', "2, now()"),
+            ("rate_limits", "rate, updated_at", "'10/second', now()"),
+            ("rate_key_states", "next_at", "now() - interval '1 minute'"),
+        )
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ HOPPER_TEST_VHOST name them, so two suites on one machine never share data.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -55,3 +56,13 @@ def listening(channel: str) -> psycopg.Connection:
     )
     connection.execute(f"LISTEN {channel}")
     return connection
+
+
+def pg_dump(*args: str) -> str:
+    """The test database's rows (``--data-only``) as ``pg_dump`` writes them."""
+    return subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", *args, DATABASE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

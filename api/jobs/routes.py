@@ -136,6 +136,13 @@ class JobItem(MethodView):
         response.add_etag()
         return response.make_conditional(request)
 
+    @requires(Role.SUBMITTER)
+    @blp.response(204)
+    def delete(self, job_id: str) -> Response:
+        """Delete a finished job now: its payload, result, attempts and webhook events go"""
+        _service().delete(principal(), _job_id(job_id))
+        return Response(status=204)
+
 
 @blp.route("/<job_id:job_id>/attempts")
 class JobAttempts(MethodView):

@@ -90,8 +90,8 @@ def _consumer_gauge(counts: dict[str, int] | None) -> Iterator[GaugeMetricFamily
 def _queue_gauges(queues: list[Any], pauses: dict[str, int]) -> Iterator[GaugeMetricFamily]:
     waiting = GaugeMetricFamily(
         "hopper_jobs_waiting",
-        "Queued jobs by why they wait: due (for a worker), run_at, backoff, paused, "
-        "concurrency, rate",
+        "Queued jobs by why they wait: capacity (for a place in the window, or a worker), "
+        "run_at, backoff, paused, concurrency, rate",
         labels=["queue", "reason"],
     )
     running = GaugeMetricFamily("hopper_jobs_running", "Jobs running", labels=["queue"])

@@ -20,9 +20,10 @@ class QueueSchema(ma.Schema):
         WaitingSchema,
         required=True,
         metadata={
-            "description": "Queued jobs by why they wait: `due` (for a worker), `run_at` (not "
-            "yet due, as submitted), `backoff` (not yet due, a retry), `paused` (due, held by a "
-            "pause), `concurrency` and `rate` (due, held by their keys)."
+            "description": "Queued jobs by why they wait: `capacity` (for a place in the "
+            "queue's window, or a worker), `run_at` (not yet due, as submitted), `backoff` (not "
+            "yet due, a retry), `paused` (held by a pause), `concurrency` and `rate` (held by "
+            "their keys)."
         },
     )
     running = ma.fields.Integer(required=True)

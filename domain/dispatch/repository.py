@@ -17,6 +17,7 @@ from domain.dispatch.fairness import Share
 from domain.dispatch.model import DispatchClock, DispatchShare
 from domain.model import Job, Tenant
 from domain.queue_control.model import job_paused
+from domain.repositories import database_now
 
 # Best first within a tenant; the same text as ix_jobs_ready's expression, so that the index
 # serves the order (a bound parameter in its place would not match it).
@@ -62,16 +63,19 @@ class DispatchRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def lock(self, queue: str) -> float:
-        """Take the queue's dispatch lock for this transaction; returns its virtual time."""
-        upsert = (
-            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    def lock(self, queue: str) -> tuple[float, datetime]:
+        """Take the queue's dispatch lock for this transaction (an upsert that always updates
+        the row, so that it locks it too); returns its virtual time and the transaction's
+        clock, in one round trip."""
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        upsert = (pg_insert if postgres else sqlite_insert)(DispatchClock)
+        statement = (
+            upsert.values(queue=queue, clock=0.0)
+            .on_conflict_do_update(index_elements=["queue"], set_={"clock": DispatchClock.clock})
+            .returning(DispatchClock.clock, database_now(self.session))
         )
-        self.session.execute(
-            upsert(DispatchClock).values(queue=queue, clock=0.0).on_conflict_do_nothing()
-        )
-        locked = select(DispatchClock.clock).where(DispatchClock.queue == queue).with_for_update()
-        return float(self.session.execute(locked).scalar_one())
+        clock, now = self.session.execute(statement).one()
+        return float(clock), now
 
     def in_flight(self, queue: str, since: datetime) -> dict[str, int]:
         """Per tenant, its jobs dispatched since ``since`` that no worker has claimed yet."""

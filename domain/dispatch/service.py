@@ -42,6 +42,8 @@ class DispatchService:
         # After a pass: seconds until a rate key it found resting may start a job (the
         # dispatcher looks again then, rather than at its next periodic pass).
         self.rests_for: float | None = None
+        # Queues whose last pass filled their window to the brim: more may wait behind.
+        self.backlogged: set[str] = set()
         self._window = window
         self._most_for_one = window - window // 10  # the rest is kept for the others
         self._lost_after = timedelta(seconds=republish_after_seconds)
@@ -58,11 +60,13 @@ class DispatchService:
 
     def fill(self, queue: str) -> int:
         with self._uow() as uow:
-            now = uow.now()
-            clock = uow.dispatch.lock(queue)
+            clock, now = uow.dispatch.lock(queue)
+            uow.fix_clock(now)
             in_flight = uow.dispatch.in_flight(queue, now - self._lost_after)
             room = self._window - sum(in_flight.values())
             shares = uow.dispatch.shares(queue) if room > 0 else {}
+            if room <= 0:
+                self.backlogged.add(queue)
             if not shares:
                 uow.commit()  # lets the lock go
                 return 0
@@ -81,6 +85,10 @@ class DispatchService:
                 for job in choice.jobs:
                     uow.publish_after_commit(run_command(job, self._hard_limit_margin))
             uow.commit()
+            if len(choice.jobs) < room:
+                self.backlogged.discard(queue)
+            else:
+                self.backlogged.add(queue)
             return len(choice.jobs)
 
     def forget_lost(self, limit: int = 500) -> int:

@@ -11,20 +11,41 @@ window, or for a worker).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, null, or_, select
 from sqlalchemy.orm import aliased
 
 from domain.dispatch.model import ConcurrencyLimit, RateKeyState, RateLimit
+from domain.job_types import Registry
 from domain.model import Job
 from domain.queue_control.model import job_paused
 
-REASONS = ("capacity", "run_at", "backoff", "paused", "concurrency", "rate")
+When = datetime | ColumnElement[Any]  # a time, or the database's clock as SQL
+
+
+@dataclass(frozen=True)
+class WaitingRules:
+    """What the reason needs of the job types: their default concurrency limits and rates."""
+
+    type_limits: Mapping[str, int] = field(default_factory=dict)
+    rated_types: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, registry: Registry) -> WaitingRules:
+        return cls(
+            {t.name: t.concurrency_limit for t in registry if t.concurrency_limit is not None},
+            tuple(t.name for t in registry if t.rate_limit is not None),
+        )
+
+    def reason(self, now: When) -> ColumnElement[str]:
+        return waiting_reason(now, self.type_limits, self.rated_types)
 
 
 def waiting_reason(
-    now: datetime, type_limits: Mapping[str, int], rated_types: Sequence[str]
+    now: When, type_limits: Mapping[str, int], rated_types: Sequence[str]
 ) -> ColumnElement[str]:
     """``type_limits``: the job types' default concurrency limits; ``rated_types``: the types
     with a default rate (both from the registry)."""
@@ -65,7 +86,7 @@ def _no_place(type_limits: Mapping[str, int]) -> ColumnElement[bool]:
     )
 
 
-def _rate_holds(now: datetime, rated_types: Sequence[str]) -> ColumnElement[bool]:
+def _rate_holds(now: When, rated_types: Sequence[str]) -> ColumnElement[bool]:
     other = aliased(Job)
     has_rate = exists().where(RateLimit.tenant_id == Job.tenant_id, RateLimit.key == Job.rate_key)
     if rated_types:

@@ -112,6 +112,16 @@ class Job(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def waiting_for(self) -> str | None:
+        """Why a queued job waits (``domain.dispatch.waiting``), once a read has said; None for
+        a job that does not wait."""
+        reason: str | None = self.__dict__.get("_waiting_for")
+        return reason if self.status == JobStatus.QUEUED else None
+
+    def waits_for(self, reason: str) -> None:
+        self.__dict__["_waiting_for"] = reason
+
     def take_events(self) -> list[str]:
         """The event types of the transitions made since the last call (for the outbox)."""
         events: list[str] = self.__dict__.pop("_events", [])

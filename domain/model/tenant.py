@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.model.base import Base
@@ -29,6 +29,11 @@ class Tenant(Base):
     created_at: Mapped[datetime]
     # Its share of each queue against the other tenants' (``domain.dispatch.fairness``).
     weight: Mapped[int] = mapped_column(Integer, default=1)
+    # Its own ceilings (domain.quotas); None: the configured default.
+    quota_unfinished_jobs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quota_payload_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quota_api_keys: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quota_webhook_endpoints: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ApiKey(Base):

@@ -10,8 +10,6 @@ from sqlalchemy import (
     Row,
     Select,
     String,
-    and_,
-    case,
     delete,
     func,
     literal_column,
@@ -21,8 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from domain.dispatch.waiting import WaitingRules
 from domain.model import Attempt, Job
-from domain.queue_control.model import EVERY_TENANT, QueuePause, job_paused
+from domain.queue_control.model import EVERY_TENANT, QueuePause
 
 
 class QueueRepository:
@@ -74,23 +73,18 @@ class QueueRepository:
         self.session.execute(jobs.values(published_at=None))
 
     def figures(
-        self, now: datetime, tenant_id: str | None
+        self, now: datetime, tenant_id: str | None, rules: WaitingRules
     ) -> Sequence[Row[tuple[str, str, int, datetime]]]:
         """Per queue and reason (``domain.queues.WAITING_REASONS``, and ``running``): how many
         jobs, and since when the oldest has been due."""
-        return self.session.execute(figures_statement(now, tenant_id)).all()
+        return self.session.execute(figures_statement(now, tenant_id, rules)).all()
 
 
-def figures_statement(now: datetime, tenant_id: str | None) -> Select[Any]:
+def figures_statement(now: datetime, tenant_id: str | None, rules: WaitingRules) -> Select[Any]:
     """One statement over the unfinished jobs: queue, reason, count, the oldest ``run_at``.
     Queued and running jobs are read apart, each by its partial index (ix_jobs_due,
     ix_jobs_lease; one tenant's by ix_jobs_tenant_id_status_id)."""
-    reason = case(
-        (and_(Job.run_at > now, Job.attempts > 0), "backoff"),
-        (Job.run_at > now, "run_at"),
-        (job_paused(), "paused"),
-        else_="due",
-    )
+    reason = rules.reason(now)
     queued = select(Job.queue, Job.run_at, reason.label("reason")).where(Job.status == "queued")
     running = select(Job.queue, Job.run_at, literal_column("'running'", String).label("reason"))
     running = running.where(Job.status == "running")

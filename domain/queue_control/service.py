@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain import audit
+from domain.dispatch.waiting import WaitingRules
 from domain.errors import NotFound
 from domain.ports import Dispatch
 from domain.queue_control.model import EVERY_TENANT
@@ -32,17 +33,20 @@ class QueueService:
         uow: Callable[[], UnitOfWork],
         reads: Callable[[], UnitOfWork],
         queues: Callable[[], Iterable[str]],
+        rules: WaitingRules | None = None,
     ) -> None:
         self._uow = uow
         self._reads = reads
         self._queues = queues
+        self._rules = rules or WaitingRules()
 
     def overview(self, tenant_id: str | None) -> list[QueueView]:
         """Every job queue, for one tenant (or for every tenant, with None)."""
         with self._reads() as uow:
             now = uow.now()
             repository = QueueRepository(uow.session)
-            views = queue_views(self._queues(), repository.figures(now, tenant_id), now)
+            figures = repository.figures(now, tenant_id, self._rules)
+            views = queue_views(self._queues(), figures, now)
             for pause in repository.pauses(tenant_id):
                 view = views.setdefault(pause.queue, QueueView(pause.queue))
                 view.paused = True
@@ -110,6 +114,6 @@ def queue_views(
             view.running = count
             continue
         view.waiting[reason] = count
-        if reason == "due" and oldest is not None:
+        if reason == "capacity" and oldest is not None:
             view.oldest_due_seconds = max(0.0, (now - oldest).total_seconds())
     return views

@@ -15,6 +15,7 @@ from domain.ids import looks_like, new_id
 from domain.key_cache import KeyCache
 from domain.model import ApiKey, AuditEvent, Role, Tenant
 from domain.pagination import Page, decode_cursor, paginate
+from domain.quotas import QuotaCheck
 from domain.unit_of_work import UnitOfWork
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -35,7 +36,9 @@ class AccessService:
         keys: KeyCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reads: Callable[[], UnitOfWork] | None = None,
+        quotas: QuotaCheck | None = None,
     ) -> None:
+        self._quotas = quotas
         self._uow = uow
         self._reads = reads or uow  # reads alone: outside a transaction, maybe on a replica
         self._keys = keys or KeyCache(refresh_after=REFRESH_SECONDS)
@@ -70,8 +73,11 @@ class AccessService:
     ) -> NewKey:
         secret = generate_key()
         with self._uow() as uow:
-            if uow.tenants.get(tenant_id) is None:
+            tenant = uow.tenants.locked(tenant_id)
+            if tenant is None:
                 raise NotFound(f"no tenant {tenant_id!r}")
+            if self._quotas is not None:
+                self._quotas.api_keys(uow, tenant)
             record = ApiKey(
                 id=new_id("key"),
                 tenant_id=tenant_id,

@@ -13,15 +13,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from domain import audit, sealed_fields
 from domain.auth import Principal
 from domain.commands import SubmitJob
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.dispatch.waiting import WaitingRules
+from domain.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from domain.ids import new_id
 from domain.job_types import JobType, Registry
 from domain.model import Attempt, Job, JobStatus, Priority
 from domain.pagination import Page, decode_cursor, paginate
 from domain.ports import Dispatch, JobWaiter
+from domain.quotas import QuotaCheck
 from domain.repositories import JobFilter
 from domain.secrets import SecretBox
 from domain.services.dispatch import HARD_LIMIT_MARGIN_SECONDS
+from domain.services.erasure import forget_answers
 from domain.services.validation import job_errors
 from domain.unit_of_work import UnitOfWork
 
@@ -35,11 +38,14 @@ class JobService:
         hard_limit_margin_seconds: float = HARD_LIMIT_MARGIN_SECONDS,
         reads: Callable[[], UnitOfWork] | None = None,
         box: SecretBox | None = None,
+        quotas: QuotaCheck | None = None,
     ) -> None:
+        self._quotas = quotas
         self._box = box  # seals a payload's secret fields (sealed_fields)
         self._uow = uow
         self._reads = reads or uow  # for reads alone: no transaction around one statement
         self._registry = registry
+        self._rules = WaitingRules.of(registry)
         self._waiter = waiter
         self._hard_limit_margin = hard_limit_margin_seconds
 
@@ -59,6 +65,8 @@ class JobService:
             raise ValidationFailed(errors)
         new = [self._new_job(principal, command, request_id) for command in commands]
         with self._uow() as uow:
+            if self._quotas is not None:
+                self._quotas.jobs(uow, principal.tenant_id, [job.payload for job in new])
             jobs = uow.jobs.insert(new, [command.run_at for command in commands])
             for queue in sorted({job.queue for job in jobs if job.run_at <= job.created_at}):
                 uow.publish_after_commit(Dispatch(queue))  # a later job's time will come
@@ -81,14 +89,17 @@ class JobService:
 
     def _read(self, principal: Principal, job_id: str) -> Job:
         with self._reads() as uow:
-            return self._find(uow, principal, job_id)
+            job = uow.jobs.read(principal.tenant_id, job_id, self._rules)
+            if job is None:
+                raise NotFound(f"no job {job_id}")
+            return job
 
     def list(
         self, principal: Principal, filters: JobFilter, limit: int, cursor: str | None
     ) -> Page[Job]:
         before = decode_cursor(cursor, "job") if cursor else None
         with self._reads() as uow:
-            rows = uow.jobs.page(principal.tenant_id, filters, before, limit + 1)
+            rows = uow.jobs.page(principal.tenant_id, filters, before, limit + 1, self._rules)
             return paginate(rows, limit)
 
     def attempts(self, principal: Principal, job_id: str) -> Sequence[Attempt]:
@@ -102,6 +113,22 @@ class JobService:
 
     def retry(self, principal: Principal, job_id: str) -> Job:
         return self._transition(principal, job_id, lambda job, now: job.retry(now), "job.retry")
+
+    def delete(self, principal: Principal, job_id: str) -> None:
+        """Delete a finished job now, with its attempts, events and stored answers (for a
+        client that must not keep the data); audited."""
+        with self._uow() as uow:
+            job = uow.jobs.locked(principal.tenant_id, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id}")
+            if not job.finished:
+                raise IllegalTransition(
+                    f"job {job_id} is {job.status}; only a finished job can be deleted"
+                )
+            forget_answers(uow.session, self._box, job)
+            uow.jobs.erase(job.id)
+            audit.record(uow, principal.tenant_id, "job.delete", "job", job.id, status=job.status)
+            uow.commit()
 
     def _transition(
         self, principal: Principal, job_id: str, move: Callable[[Job, datetime], None], action: str

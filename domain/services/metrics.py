@@ -15,6 +15,7 @@ from sqlalchemy import CompoundSelect, String, func, literal_column, select, uni
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain import queues as queue_names
+from domain.dispatch.waiting import WaitingRules
 from domain.ports import QueueConsumers
 from domain.queue_control.model import QueuePause
 from domain.queue_control.repository import figures_statement
@@ -42,10 +43,14 @@ class StarvedQueue:
 
 class MetricsService:
     def __init__(
-        self, reads: Callable[[], UnitOfWork], queues: Callable[[], Iterable[str]]
+        self,
+        reads: Callable[[], UnitOfWork],
+        queues: Callable[[], Iterable[str]],
+        rules: WaitingRules | None = None,
     ) -> None:
         self._reads = reads
         self._queues = queues
+        self._rules = rules or WaitingRules()
         self._lock = threading.Lock()
         self._cached: tuple[float, Gauges] | None = None
 
@@ -59,7 +64,7 @@ class MetricsService:
     def _read(self) -> Gauges:
         with self._reads() as uow:
             now = uow.now()
-            rows = uow.session.execute(_one_statement(now)).all()
+            rows = uow.session.execute(_one_statement(now, self._rules)).all()
         jobs = [row for row in rows if row[0] == "jobs"]
         views = queue_views(self._queues(), [row[1:] for row in jobs], now)
         pauses = {row[1]: row[3] for row in rows if row[0] == "pauses"}
@@ -78,22 +83,22 @@ class MetricsService:
     def _due_work(self) -> dict[str, int]:
         with self._reads() as uow:
             now = uow.now()
-            rows = uow.session.execute(figures_statement(now, None)).all()
+            rows = uow.session.execute(figures_statement(now, None, self._rules)).all()
             deliveries = uow.session.scalar(
                 select(func.count()).where(
                     Delivery.status == "pending", Delivery.next_attempt_at <= now
                 )
             )
-        due = {queue: count for queue, reason, count, _oldest in rows if reason == "due"}
+        due = {queue: count for queue, reason, count, _oldest in rows if reason == "capacity"}
         if deliveries:
             due[queue_names.WEBHOOKS] = int(deliveries)
         return due
 
 
-def _one_statement(now: datetime) -> CompoundSelect:
+def _one_statement(now: datetime, rules: WaitingRules) -> CompoundSelect:
     """The jobs' figures, the pauses per queue and the pending deliveries, as one result of
     (part, queue, reason, count, oldest)."""
-    jobs = figures_statement(now, None).subquery()
+    jobs = figures_statement(now, None, rules).subquery()
     nothing = literal_column("NULL")
     return union_all(
         select(_text("jobs"), jobs.c.queue, jobs.c.reason, jobs.c.count, jobs.c.oldest),

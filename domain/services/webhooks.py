@@ -16,6 +16,7 @@ from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.ids import looks_like, new_id
 from domain.pagination import Page, decode_cursor, paginate
 from domain.ports import DeliverWebhook, UrlGuard, UrlRefused
+from domain.quotas import QuotaCheck
 from domain.secrets import SecretBox
 from domain.unit_of_work import UnitOfWork
 from domain.webhooks.model import Delivery, DeliveryAttempt, Endpoint
@@ -52,7 +53,9 @@ class WebhookService:
         guard: UrlGuard,
         final_step: int,
         reads: Callable[[], UnitOfWork] | None = None,
+        quotas: QuotaCheck | None = None,
     ) -> None:
+        self._quotas = quotas
         self._uow = uow
         self._reads = reads or uow  # reads alone: outside a transaction, maybe on a replica
         self._box = box
@@ -63,6 +66,9 @@ class WebhookService:
         self._check_url(fields["url"])
         secret = new_secret()
         with self._uow() as uow:
+            tenant = uow.tenants.locked(principal.tenant_id)
+            if self._quotas is not None and tenant is not None:
+                self._quotas.webhook_endpoints(uow, tenant)
             now = uow.now()
             endpoint = Endpoint(
                 id=new_id("whe"),

@@ -12,6 +12,8 @@ Why each index exists (the query it serves):
 - ``ix_jobs_concurrency_held``: per key, the jobs that hold one of its places: running, or
   dispatched and not yet claimed (the dispatcher's count, and the claim's recheck of the running
   ones); partial, so that jobs without a key, and finished ones, cost it nothing.
+- ``ix_rate_key_states_next_at``: the rate keys resting now (a start later than now), a few
+  among every key ever used: the dispatcher's pass, and why a job waits.
 - ``ix_jobs_rate_in_flight``: the rate keys with a job dispatched and not yet claimed (one at a
   time per key, so that they start in submit order).
 Both on ``jobs``, which exists and may be large and busy: built (and dropped) CONCURRENTLY.
@@ -68,6 +70,12 @@ def upgrade() -> None:
     _per_key("rate_key_states", sa.Column("next_at", WHEN, nullable=False))
     with op.get_context().autocommit_block():
         op.create_index(
+            "ix_rate_key_states_next_at",
+            "rate_key_states",
+            ["next_at"],
+            postgresql_concurrently=True,
+        )
+        op.create_index(
             "ix_jobs_concurrency_held",
             "jobs",
             ["tenant_id", "concurrency_key"],
@@ -89,6 +97,11 @@ def downgrade() -> None:
     with op.get_context().autocommit_block():
         op.drop_index("ix_jobs_rate_in_flight", table_name="jobs", postgresql_concurrently=True)
         op.drop_index("ix_jobs_concurrency_held", table_name="jobs", postgresql_concurrently=True)
+        op.drop_index(
+            "ix_rate_key_states_next_at",
+            table_name="rate_key_states",
+            postgresql_concurrently=True,
+        )
     op.drop_table("rate_key_states")
     op.drop_table("rate_limits")
     op.drop_table("concurrency_limits")

@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], tuple[Role, int]] = {
     ("GET", JOBS): (READER, 200),
     ("POST", f"{JOBS}/batch"): (SUBMITTER, 202),
     ("GET", JOB): (READER, 200),
+    ("DELETE", JOB): (SUBMITTER, 204),
     ("GET", f"{JOB}/attempts"): (READER, 200),
     ("POST", f"{JOB}/cancel"): (SUBMITTER, 200),
     ("POST", f"{JOB}/retry"): (SUBMITTER, 202),
@@ -196,10 +197,10 @@ class Fresh:
         self._made("PUT", f"/v1/{kind}/{key}", self.admin, json=body)
         return key
 
-    def path(self, route: str) -> str:
+    def path(self, route: str, method: str = "GET") -> str:
         ids: dict[str, str] = {}
-        if "job_id>" in route:
-            ids["job_id"] = self.job(canceled=route.endswith("/retry"))
+        if "job_id>" in route:  # a retry, and a delete, need a finished job
+            ids["job_id"] = self.job(canceled=route.endswith("/retry") or method == "DELETE")
         if "<endpoint_id>" in route:
             ids["endpoint_id"] = self.endpoint()
         if "<delivery_id>" in route:
@@ -252,7 +253,7 @@ def test_each_caller_gets_the_contracts_answer(
     matrix_app: Flask, keys: dict[str, str | None], method: str, route: str, caller: str
 ) -> None:
     client = matrix_app.test_client()
-    path = Fresh(client, keys).path(route)
+    path = Fresh(client, keys).path(route, method)
     key = keys[caller]
     headers = {} if key is None else {"Authorization": f"Bearer {key}"}
     answer = client.open(path, method=method, headers=headers, json=BODIES.get((method, route)))

@@ -72,6 +72,7 @@ FRESH = {
     ("DELETE", "/v1/api-keys/{key_id}"): ("key_id", "api_key"),
     ("POST", "/v1/jobs/{job_id}/cancel"): ("job_id", "queued_job"),
     ("POST", "/v1/jobs/{job_id}/retry"): ("job_id", "canceled_job"),
+    ("DELETE", "/v1/jobs/{job_id}"): ("job_id", "canceled_job"),
     ("DELETE", "/v1/schedules/{schedule_id}"): ("schedule_id", "schedule"),
     ("DELETE", "/v1/concurrency-limits/{key}"): ("key", "concurrency_key"),
     ("DELETE", "/v1/rate-limits/{key}"): ("key", "rate_key"),

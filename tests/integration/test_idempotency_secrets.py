@@ -4,14 +4,13 @@ that made the request."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from hopper.bootstrap import Container
 from tests.factories import TenantKeys, unique
-from tests.services import DATABASE
+from tests.services import pg_dump
 
 # Whole tokens only: inside a Fernet token (URL-safe base64) `hop_` and 40 letters turn up by
 # chance, about once in 60 million characters.
@@ -30,15 +29,6 @@ def admin_key(client: FlaskClient, tenant: TenantKeys, name: str) -> dict:
 
 def bearer(key: str, idempotency_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "Idempotency-Key": idempotency_key}
-
-
-def pg_dump(*args: str) -> str:
-    return subprocess.run(
-        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", *args, DATABASE],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_a_dump_after_idempotent_key_creation_and_rotation_holds_neither_secret(

@@ -29,7 +29,8 @@ def test_submit_records_the_job_and_points_at_it(client: FlaskClient, tenant: Te
     assert job["created_at"].endswith("Z")
     fetched = client.get(job["id"].join(["/v1/jobs/", ""]), headers=tenant.headers("reader"))
     assert fetched.status_code == 200
-    assert fetched.get_json() == job
+    # The same representation, and a read says why it waits (no worker runs here)
+    assert fetched.get_json() == {**job, "waiting_for": "capacity"} and job["waiting_for"] is None
 
 
 def test_get_gives_an_etag_and_304_and_retry_after(client: FlaskClient, tenant: TenantKeys) -> None:
@@ -272,7 +273,7 @@ def test_metrics_report_queue_depth_and_age(client: FlaskClient, tenant: TenantK
         assert answer.mimetype == "text/plain"
         return answer.get_data(as_text=True)
 
-    due = 'hopper_jobs_waiting{queue="long",reason="due"}'
+    due = 'hopper_jobs_waiting{queue="long",reason="capacity"}'
     queued_before = gauge(scrape(), due)
     submit(client, tenant, {"type": "sleep", "payload": {"seconds": 1}})
     after = scrape()

@@ -95,8 +95,22 @@ ADDS: dict[str, dict[str, set[Any]]] = {
     },
     "0012": {
         "tables": {"concurrency_limits", "rate_limits", "rate_key_states"},
-        "indexes": {("jobs", "ix_jobs_concurrency_held"), ("jobs", "ix_jobs_rate_in_flight")},
+        "indexes": {
+            ("jobs", "ix_jobs_concurrency_held"),
+            ("jobs", "ix_jobs_rate_in_flight"),
+            ("rate_key_states", "ix_rate_key_states_next_at"),
+        },
         "columns": {("jobs", "concurrency_key"), ("jobs", "rate_key")},
+    },
+    "0013": {
+        "tables": {"tenant_usage"},
+        "indexes": set(),
+        "columns": {
+            ("tenants", "quota_unfinished_jobs"),
+            ("tenants", "quota_payload_bytes"),
+            ("tenants", "quota_api_keys"),
+            ("tenants", "quota_webhook_endpoints"),
+        },
     },
 }
 

@@ -1,5 +1,6 @@
-"""What a request asks of PostgreSQL, counted at the engine: a submission is one statement for
-the job (its times from the database's clock), a batch one a hundred jobs, and a read one
+"""What a request asks of PostgreSQL, counted at the engine: a submission is one read of its
+tenant's quotas and usage, and one statement for the job (its times from the database's clock),
+a batch one a hundred jobs, and a read one
 statement outside any transaction (no BEGIN, no ROLLBACK). The key is read once, then served
 from the process's cache. After a commit that made jobs ready or freed a place in a window, the
 dispatcher's bell is one statement more, in a transaction of its own (``RING``); in a web
@@ -37,7 +38,7 @@ def statements(container: Container, whole: bool = False) -> Iterator[list[str]]
         event.remove(container.engine, "before_cursor_execute", note)
 
 
-def test_a_submission_is_one_insert(
+def test_a_submission_is_a_quota_read_and_one_insert(
     client: FlaskClient, container: Container, tenant: TenantKeys
 ) -> None:
     assert client.get("/v1/jobs?limit=1", headers=tenant.headers()).status_code == 200
@@ -45,10 +46,10 @@ def test_a_submission_is_one_insert(
         answer = client.post("/v1/jobs", json=ECHO, headers=tenant.headers())
     assert answer.status_code == 202
     assert answer.get_json()["created_at"] is not None
-    assert sent == ["INSERT", RING]
+    assert sent == ["SELECT", "INSERT", RING]
 
 
-def test_a_batch_is_one_insert_a_hundred_jobs_in_order(
+def test_a_batch_is_a_quota_read_and_one_insert_a_hundred_jobs_in_order(
     client: FlaskClient, container: Container, tenant: TenantKeys
 ) -> None:
     assert client.get("/v1/jobs?limit=1", headers=tenant.headers()).status_code == 200
@@ -59,7 +60,7 @@ def test_a_batch_is_one_insert_a_hundred_jobs_in_order(
         )
     assert answer.status_code == 202, answer.get_json()
     jobs = answer.get_json()["data"]
-    assert len(jobs) == 250 and sent == ["INSERT"] * 3 + [RING]  # 100 rows a statement
+    assert len(jobs) == 250 and sent == ["SELECT", *["INSERT"] * 3, RING]  # 100 rows each
     assert len({job["id"] for job in jobs}) == 250
     assert jobs[-1]["run_at"] == "2099-01-01T00:00:00.000Z"
     assert jobs[0]["run_at"] == jobs[0]["created_at"]
@@ -73,8 +74,9 @@ def test_an_idempotent_submission_adds_its_claim_its_binding_and_its_answer(
     with statements(container) as sent:
         answer = client.post("/v1/jobs", json=ECHO, headers=once)
     assert answer.status_code == 202
-    # The claim; the job and the claim bound to it, in one transaction; the bell; the answer.
-    assert sent == ["INSERT", "INSERT", "UPDATE", RING, "UPDATE"]
+    # The claim; the quotas, the job and the claim bound to it, in one transaction; the bell;
+    # the answer.
+    assert sent == ["INSERT", "SELECT", "INSERT", "UPDATE", RING, "UPDATE"]
     with statements(container) as replayed:
         again = client.post("/v1/jobs", json=ECHO, headers=once)
     assert again.headers["Idempotent-Replayed"] == "true"

@@ -340,8 +340,25 @@ class FakeJobRepository:
         self._uow.add(*jobs)
         return list(jobs)
 
+    def read(self, tenant_id: str, job_id: str, rules: Any) -> Job | None:
+        job = self.get(tenant_id, job_id)
+        return None if job is None else self._explained(job)
+
+    def _explained(self, job: Job) -> Job:
+        """Why a queued job waits, as far as the fake knows (no pauses, no keys)."""
+        if job.run_at > self._uow.now():
+            job.waits_for("backoff" if job.attempts > 0 else "run_at")
+        else:
+            job.waits_for("capacity")
+        return job
+
     def page(
-        self, tenant_id: str, filters: JobFilter, before_id: str | None, limit: int
+        self,
+        tenant_id: str,
+        filters: JobFilter,
+        before_id: str | None,
+        limit: int,
+        rules: Any = None,
     ) -> Sequence[Job]:
         def keep(job: Job) -> bool:
             return (
@@ -355,7 +372,7 @@ class FakeJobRepository:
             )
 
         rows = sorted(self._rows(keep), key=lambda job: job.id, reverse=True)[:limit]
-        return [self._uow.load(Job, row.id) for row in rows]
+        return [self._explained(self._uow.load(Job, row.id)) for row in rows]
 
     def attempts(self, job_id: str) -> Sequence[Attempt]:
         with self._uow.store.lock:
@@ -412,6 +429,9 @@ class FakeTenantRepository:
 
     def get(self, tenant_id: str) -> Tenant | None:
         return self._uow.load(Tenant, tenant_id)
+
+    def locked(self, tenant_id: str) -> Tenant | None:
+        return self.get(tenant_id)  # one writer at a time: the fake store's lock
 
     def by_name(self, name: str) -> Tenant | None:
         with self._uow.store.lock:

@@ -86,7 +86,7 @@ def test_figures_count_jobs_by_why_they_wait_and_running_per_queue(
     stack.container.execution.claim(long_job.id, "host:1")
     views = gauges(stack)
     default = views["default"]
-    assert waiting(default) == {"due": 2, "run_at": 1, "backoff": 1}
+    assert waiting(default) == {"capacity": 2, "run_at": 1, "backoff": 1}
     assert default.running == 1
     assert 99 <= default.oldest_due_seconds <= 130
     assert long_job.queue != "default"
@@ -120,7 +120,7 @@ def test_age_of_a_just_due_job_is_small_and_never_negative(
 ) -> None:
     submit(stack, admin)
     view = gauges(stack)["default"]
-    assert waiting(view) == {"due": 1} and view.running == 0
+    assert waiting(view) == {"capacity": 1} and view.running == 0
     assert 0.0 <= view.oldest_due_seconds < 5
 
 

@@ -29,6 +29,7 @@ CONTRACT_FIELDS = {
     "schedule_id",
     "concurrency_key",
     "rate_key",
+    "waiting_for",
 }
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 

@@ -4,10 +4,17 @@ one on `long`, with a 2 s lease, so that a killed worker's jobs come back within
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import Engine
 
+from tests.e2e.fairness.shared import attempts, runs_on
 from tests.services import real_env
 from tests.stack import Stack
 
@@ -26,3 +33,41 @@ def stack(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield running
     finally:
         running.stop()
+
+
+@dataclass
+class KeyedRun:
+    """50 jobs of 0.5 s on one concurrency key of limit 2, submitted as the package starts and
+    run while its other tests do, over two `long` workers; one of them is killed while it runs
+    one of the jobs."""
+
+    tenant_id: str
+    killer: threading.Thread
+    killed: bool = False
+
+
+@pytest.fixture(scope="package", autouse=True)
+def keyed_run(stack: Stack, db: Engine) -> KeyedRun:
+    keys = stack.new_tenant()
+    limit = stack.request(
+        "PUT", "/v1/concurrency-limits/account-42", keys["admin"], json={"limit": 2}
+    )
+    assert limit.status_code == 200, limit.text
+    doomed = stack.worker(queues="long", concurrency=2)  # the second worker, killed midway
+    nap = {"type": "sleep", "payload": {"seconds": 0.5}, "concurrency_key": "account-42"}
+    answer = stack.request("POST", "/v1/jobs/batch", keys["submitter"], json={"jobs": [nap] * 50})
+    assert answer.status_code == 202, answer.text
+    run = KeyedRun(keys["tenant_id"], threading.Thread(target=lambda: None))
+
+    def kill_midway() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if len(attempts(db, run.tenant_id)) >= 10 and runs_on(db, doomed.pid):
+                os.killpg(doomed.pid, signal.SIGKILL)  # its runs end when their leases lapse
+                run.killed = True
+                return
+            time.sleep(0.05)
+
+    run.killer = threading.Thread(target=kill_midway, name="kill-midway", daemon=True)
+    run.killer.start()
+    return run

@@ -5,51 +5,13 @@ five in any second, and all of them within 8 s."""
 
 from __future__ import annotations
 
-import os
-import signal
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.e2e.test_worker_tree import descendants
+from tests.e2e.fairness.conftest import KeyedRun
+from tests.e2e.fairness.shared import attempts, finished
 from tests.stack import Stack, wait_until
-
-
-def attempts(db: Engine, tenant_id: str) -> list[tuple[str, datetime, datetime | None]]:
-    """(job, start, end) of every attempt of the tenant's jobs, by start."""
-    with db.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT a.job_id, a.started_at, a.finished_at FROM job_attempts a"
-                " JOIN jobs j ON j.id = a.job_id WHERE j.tenant_id = :t"
-                " ORDER BY a.started_at, a.id"
-            ),
-            {"t": tenant_id},
-        ).all()
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
-def finished(db: Engine, tenant_id: str) -> int:
-    with db.connect() as connection:
-        return int(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM jobs WHERE tenant_id = :t"
-                    " AND status IN ('succeeded', 'failed', 'canceled')"
-                ),
-                {"t": tenant_id},
-            ).scalar_one()
-        )
-
-
-def runs_on(db: Engine, worker_pid: int) -> bool:
-    """Whether a pool process of that worker runs an attempt now."""
-    pids = {str(pid) for pid in descendants(worker_pid)}
-    with db.connect() as connection:
-        open_runs = connection.scalars(
-            text("SELECT worker FROM job_attempts WHERE finished_at IS NULL AND worker IS NOT NULL")
-        ).all()
-    return any(worker.rsplit(":", 1)[-1] in pids for worker in open_runs)
 
 
 def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
@@ -63,26 +25,14 @@ def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
 
 
 def test_a_concurrency_key_never_runs_more_than_its_limit_across_a_killed_worker(
-    stack: Stack, db: Engine
+    keyed_run: KeyedRun, db: Engine
 ) -> None:
-    keys = stack.new_tenant()
-    limit = stack.request(
-        "PUT", "/v1/concurrency-limits/account-42", keys["admin"], json={"limit": 2}
-    )
-    assert limit.status_code == 200, limit.text
-    doomed = stack.worker(queues="long", concurrency=2)  # a second worker, killed midway
-    nap = {"type": "sleep", "payload": {"seconds": 0.5}, "concurrency_key": "account-42"}
-    answer = stack.request("POST", "/v1/jobs/batch", keys["submitter"], json={"jobs": [nap] * 50})
-    assert answer.status_code == 202, answer.text
-    wait_until(
-        lambda: len(attempts(db, keys["tenant_id"])) >= 10 and runs_on(db, doomed.pid),
-        60,
-        "ten started, and one running on the worker to kill",
-    )
-    os.killpg(doomed.pid, signal.SIGKILL)  # its runs end when their leases lapse
-    wait_until(lambda: finished(db, keys["tenant_id"]) == 50, 120, "all 50 to finish")
+    """The jobs were submitted when the package started (``keyed_run``), and ran meanwhile."""
+    keyed_run.killer.join(90)
+    assert keyed_run.killed, "the worker was never seen running one of the jobs"
+    wait_until(lambda: finished(db, keyed_run.tenant_id) == 50, 120, "all 50 to finish")
 
-    runs = attempts(db, keys["tenant_id"])
+    runs = attempts(db, keyed_run.tenant_id)
     assert all(end is not None for _, _, end in runs)
     assert len(runs) > 50, "no attempt was lost with the killed worker: the kill proved nothing"
     spans = [(start, end) for _, start, end in runs if end is not None]

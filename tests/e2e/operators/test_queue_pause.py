@@ -50,7 +50,7 @@ def test_a_tenants_paused_queue_holds_its_jobs_and_nothing_else(
     time.sleep(HELD_FOR)
     assert statuses(stack, mine["reader"], held) == ["queued"] * 3
     default = queue(stack, mine["reader"], "default")
-    assert (default["paused"], default["waiting"]["paused"], default["waiting"]["due"]) == (
+    assert (default["paused"], default["waiting"]["paused"], default["waiting"]["capacity"]) == (
         True,
         3,
         0,
